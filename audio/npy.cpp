@@ -1,0 +1,249 @@
+#include "audio/npy.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "kernels/error.h"
+#include "nn/atomic_file.h"
+
+namespace gnet {
+
+namespace {
+
+constexpr char kMagic[] = "\x93NUMPY";
+constexpr size_t kMagicLen = 6;
+
+struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+[[noreturn]] void fail(const std::string& path, const std::string& why) {
+    throw Error(path + ": not a valid .npy file: " + why);
+}
+
+// A tiny reader for the header's Python dict literal, e.g.
+// {'descr': '<f4', 'fortran_order': False, 'shape': (128, 431), }
+class HeaderParser {
+public:
+    HeaderParser(const std::string& text, const std::string& path) : s_(text), path_(path) {}
+
+    void parse(std::string& descr, bool& fortran, std::vector<int64_t>& shape) {
+        bool have_descr = false, have_fortran = false, have_shape = false;
+        expect('{');
+        while (true) {
+            skip_ws();
+            if (peek() == '}') break;
+            std::string key = string_literal();
+            expect(':');
+            if (key == "descr") {
+                descr = string_literal();
+                have_descr = true;
+            } else if (key == "fortran_order") {
+                fortran = boolean();
+                have_fortran = true;
+            } else if (key == "shape") {
+                shape = tuple();
+                have_shape = true;
+            } else {
+                fail(path_, "unexpected header key '" + key + "'");
+            }
+            skip_ws();
+            if (peek() == ',') {
+                ++i_;
+                continue;
+            }
+            skip_ws();
+            if (peek() != '}') fail(path_, "malformed header dict");
+        }
+        if (!have_descr || !have_fortran || !have_shape)
+            fail(path_, "header lacks 'descr', 'fortran_order' or 'shape'");
+    }
+
+private:
+    char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+    void skip_ws() {
+        while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+    }
+    void expect(char c) {
+        skip_ws();
+        if (peek() != c) fail(path_, std::string("malformed header: expected '") + c + "'");
+        ++i_;
+    }
+    std::string string_literal() {
+        skip_ws();
+        char q = peek();
+        if (q != '\'' && q != '"') fail(path_, "malformed header: expected a quoted string");
+        size_t end = s_.find(q, i_ + 1);
+        if (end == std::string::npos) fail(path_, "malformed header: unterminated string");
+        std::string out = s_.substr(i_ + 1, end - i_ - 1);
+        i_ = end + 1;
+        return out;
+    }
+    bool boolean() {
+        skip_ws();
+        if (s_.compare(i_, 4, "True") == 0) {
+            i_ += 4;
+            return true;
+        }
+        if (s_.compare(i_, 5, "False") == 0) {
+            i_ += 5;
+            return false;
+        }
+        fail(path_, "malformed header: fortran_order is not True/False");
+    }
+    std::vector<int64_t> tuple() {
+        std::vector<int64_t> out;
+        expect('(');
+        while (true) {
+            skip_ws();
+            if (peek() == ')') {
+                ++i_;
+                return out;
+            }
+            if (!std::isdigit(static_cast<unsigned char>(peek())))
+                fail(path_, "malformed header: shape holds a non-integer");
+            int64_t v = 0;
+            while (std::isdigit(static_cast<unsigned char>(peek()))) {
+                v = v * 10 + (peek() - '0');
+                if (v > (int64_t(1) << 40)) fail(path_, "shape dimension too large");
+                ++i_;
+            }
+            out.push_back(v);
+            skip_ws();
+            if (peek() == ',') ++i_;
+            else if (peek() != ')') fail(path_, "malformed header: bad shape tuple");
+        }
+    }
+
+    const std::string& s_;
+    const std::string& path_;
+    size_t i_ = 0;
+};
+
+std::string shape_tuple(const std::vector<int64_t>& shape) {
+    std::string s = "(";
+    for (size_t i = 0; i < shape.size(); ++i) {
+        s += std::to_string(shape[i]);
+        if (shape.size() == 1 || i + 1 < shape.size()) s += ",";
+        if (i + 1 < shape.size()) s += " ";
+    }
+    return s + ")";
+}
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
+void write_array(const std::string& path, NpyDtype dtype, const void* data,
+                 const std::vector<int64_t>& shape, size_t elem_size) {
+    AtomicFile f(path);
+    f.write(npy_header(dtype, shape));
+    f.write(data, size_t(numel_of(shape)) * elem_size);
+    f.commit();
+}
+
+}  // namespace
+
+int64_t NpyArray::numel() const { return numel_of(shape); }
+
+std::string npy_header(NpyDtype dtype, const std::vector<int64_t>& shape) {
+    std::string dict = std::string("{'descr': '") + (dtype == NpyDtype::F32 ? "<f4" : "<i8") +
+                       "', 'fortran_order': False, 'shape': " + shape_tuple(shape) + ", }";
+    // Total header (magic + version + length field + dict + padding + '\n') is a multiple of 64.
+    size_t prefix_v1 = kMagicLen + 2 + 2;
+    size_t total = prefix_v1 + dict.size() + 1;
+    size_t padded = (total + 63) / 64 * 64;
+    bool v2 = padded - prefix_v1 > 65535;
+    size_t prefix = v2 ? kMagicLen + 2 + 4 : prefix_v1;
+    if (v2) padded = (prefix + dict.size() + 1 + 63) / 64 * 64;
+    size_t header_len = padded - prefix;
+    std::string out(kMagic, kMagicLen);
+    out += char(v2 ? 2 : 1);
+    out += char(0);
+    for (size_t i = 0; i < (v2 ? 4u : 2u); ++i) out += char((header_len >> (8 * i)) & 0xff);
+    out += dict;
+    out.append(header_len - dict.size() - 1, ' ');
+    out += '\n';
+    return out;
+}
+
+NpyArray npy_read(const std::string& path) {
+    FilePtr f(std::fopen(path.c_str(), "rb"));
+    if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+
+    unsigned char pre[kMagicLen + 2];
+    if (std::fread(pre, 1, sizeof pre, f.get()) != sizeof pre) fail(path, "file too short");
+    if (std::memcmp(pre, kMagic, kMagicLen) != 0) fail(path, "bad magic (not a .npy file)");
+    int major = pre[kMagicLen];
+    if (major < 1 || major > 3)
+        fail(path, "unsupported format version " + std::to_string(major) + "." +
+                       std::to_string(pre[kMagicLen + 1]));
+    size_t len_bytes = major == 1 ? 2 : 4;
+    unsigned char lenbuf[4] = {0, 0, 0, 0};
+    if (std::fread(lenbuf, 1, len_bytes, f.get()) != len_bytes) fail(path, "truncated header");
+    size_t header_len = 0;
+    for (size_t i = 0; i < len_bytes; ++i) header_len |= size_t(lenbuf[i]) << (8 * i);
+    if (header_len > (1u << 24)) fail(path, "header length is implausible");
+    std::string header(header_len, '\0');
+    if (std::fread(header.data(), 1, header_len, f.get()) != header_len)
+        fail(path, "truncated header");
+
+    std::string descr;
+    bool fortran = false;
+    NpyArray arr;
+    HeaderParser(header, path).parse(descr, fortran, arr.shape);
+    if (descr.size() == 3 && descr[0] == '>' && descr[1] != '1')
+        fail(path, "big-endian data ('" + descr + "') is not supported; save it little-endian");
+    if (descr == "<f4") {
+        arr.dtype = NpyDtype::F32;
+    } else if (descr == "<i8") {
+        arr.dtype = NpyDtype::I64;
+    } else {
+        fail(path, "dtype '" + descr + "' is not supported (float32 '<f4' or int64 '<i8')");
+    }
+    if (fortran && arr.shape.size() > 1)
+        fail(path, "Fortran-order arrays are not supported; save with C order");
+
+    size_t n = size_t(arr.numel());
+    size_t elem = arr.dtype == NpyDtype::F32 ? 4 : 8;
+    void* dst;
+    if (arr.dtype == NpyDtype::F32) {
+        arr.f32.resize(n);
+        dst = arr.f32.data();
+    } else {
+        arr.i64.resize(n);
+        dst = arr.i64.data();
+    }
+    size_t got = n ? std::fread(dst, elem, n, f.get()) : 0;
+    if (got != n)
+        fail(path, "truncated data: shape needs " + std::to_string(n) + " values, file holds " +
+                       std::to_string(got));
+    char extra;
+    if (std::fread(&extra, 1, 1, f.get()) != 0) fail(path, "trailing bytes after the data");
+    return arr;
+}
+
+std::vector<float> npy_read_f32(const std::string& path, const std::vector<int64_t>& expect_shape) {
+    NpyArray a = npy_read(path);
+    if (a.dtype != NpyDtype::F32) throw Error(path + ": expected float32 data, found int64");
+    if (a.shape != expect_shape)
+        throw Error(path + ": shape " + shape_tuple(a.shape) + " where " +
+                    shape_tuple(expect_shape) + " was expected");
+    return std::move(a.f32);
+}
+
+void npy_write(const std::string& path, const float* data, const std::vector<int64_t>& shape) {
+    write_array(path, NpyDtype::F32, data, shape, sizeof(float));
+}
+
+void npy_write(const std::string& path, const int64_t* data, const std::vector<int64_t>& shape) {
+    write_array(path, NpyDtype::I64, data, shape, sizeof(int64_t));
+}
+
+}  // namespace gnet

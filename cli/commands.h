@@ -1,0 +1,22 @@
+// Every subcommand registers itself on the app; main.cpp only wires them up and turns errors into
+// one line and an exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace gnet::cli {
+
+// What a command reports back to main beyond success/exception: e.g. predict sets 1 when some
+// (not all) files failed, after printing the results of the others.
+struct Context {
+    int exit_code = 0;
+};
+
+void register_info(CLI::App& app, Context& ctx);
+
+// The --device option every command shares: auto | cpu | cuda.
+void add_device_option(CLI::App& cmd, std::string& device);
+
+}  // namespace gnet::cli

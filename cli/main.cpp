@@ -1,0 +1,51 @@
+// gnet: command-line entry point. Errors leave here as one line on stderr:
+// exit 1 for a failure, 2 for a usage error.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "build_info.h"
+#include "cli/commands.h"
+#include "kernels/error.h"
+
+namespace gnet::cli {
+
+void add_device_option(CLI::App& cmd, std::string& device) {
+    cmd.add_option("--device", device,
+                   "auto (CUDA when a usable GPU is present, else CPU), cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda", "gpu"}))
+        ->capture_default_str();
+}
+
+}  // namespace gnet::cli
+
+int main(int argc, char** argv) {
+    CLI::App app{"gnet: GPU-native music genre tagger (ResNet18 on log-mel spectrograms)", "gnet"};
+    app.set_version_flag("--version", std::string("gnet ") + GNET_VERSION_STRING + " (" +
+                                          GNET_GIT_COMMIT + ", " + GNET_BUILD_TYPE + ")");
+    app.require_subcommand(1);
+    app.footer(
+        "Examples:\n"
+        "  gnet info                                  build, GPUs and library versions\n"
+        "  gnet <command> --help                      options and examples of one command\n");
+    gnet::cli::Context ctx;
+    gnet::cli::register_info(app, ctx);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // --help / --version exit 0; anything else is a usage error (exit 2) with one line.
+        if (e.get_exit_code() == 0) return app.exit(e);
+        std::cerr << "gnet: " << e.what() << " (see 'gnet --help')\n";
+        return 2;
+    } catch (const gnet::UsageError& e) {
+        std::cerr << "gnet: " << e.what() << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "gnet: error: " << e.what() << "\n";
+        return 1;
+    }
+    return ctx.exit_code;
+}

@@ -1,0 +1,26 @@
+// Small things every op shares: host/device qualifiers, index helpers, accumulation mode.
+// Compiles with plain g++ (no CUDA headers needed).
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define GNET_HD __host__ __device__ __forceinline__
+#else
+#define GNET_HD inline
+#endif
+
+namespace gnet {
+
+// Whether an op overwrites its output (`=`) or adds into it (`+=`).
+// Parameter gradients accumulate, activation gradients overwrite.
+enum class Accum { Overwrite, Add };
+
+GNET_HD int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Output size of a convolution / pooling window along one axis.
+GNET_HD int conv_out_size(int in, int kernel, int stride, int pad) {
+    return (in + 2 * pad - kernel) / stride + 1;
+}
+
+}  // namespace gnet

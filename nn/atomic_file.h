@@ -1,0 +1,36 @@
+// AtomicFile: write a file so that readers see either the old file or the complete new one.
+// Data goes to a temporary file beside the target; commit() flushes, fsyncs and renames it over
+// the target. Destroyed without commit() (an exception, a crash), the temporary is removed and
+// the old file is untouched: a half-written file never replaces a good one.
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <string>
+
+namespace gnet {
+
+class AtomicFile {
+public:
+    explicit AtomicFile(std::string path);
+    ~AtomicFile();
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+
+    void write(const void* data, size_t bytes);
+    void write(const std::string& text) { write(text.data(), text.size()); }
+    void commit();
+
+private:
+    std::string path_;
+    std::string tmp_path_;
+    std::FILE* file_ = nullptr;
+};
+
+// Convenience: the whole content at once.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+// Reads a whole file; an Error naming the file when it cannot be opened or read.
+std::string read_file(const std::string& path);
+
+}  // namespace gnet
