@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
         "  gnet <command> --help                      options and examples of one command\n");
     gnet::cli::Context ctx;
     gnet::cli::register_info(app, ctx);
+    gnet::cli::register_demo_data(app, ctx);
 
     try {
         app.parse(argc, argv);
