@@ -15,6 +15,7 @@ struct Context {
 };
 
 void register_info(CLI::App& app, Context& ctx);
+void register_spectrogram(CLI::App& app, Context& ctx);
 
 // The --device option every command shares: auto | cpu | cuda.
 void add_device_option(CLI::App& cmd, std::string& device);

@@ -9,6 +9,7 @@
 #include "audio/chunk.h"
 #include "audio/mel_filterbank.h"
 #include "audio/npy.h"
+#include "audio/png.h"
 #include "audio/spectrogram.h"
 #include "tests/check.h"
 #include "tests/helpers.h"
@@ -197,4 +198,35 @@ TEST_CASE("spectrogram_chunks on the CPU: shape, input checks") {
 #if !GNET_HAVE_CUDA
     CHECK_THROWS_WITH(spectrogram_chunks(audio, 1, Device::CUDA), doctest::Contains("without CUDA"));
 #endif
+}
+
+TEST_CASE("CPU spectrogram with other settings keeps shape and range") {
+    SpectrogramConfig cfg;
+    cfg.n_fft = 4096;
+    cfg.hop = 1000;
+    cfg.n_mels = 96;
+    cfg.chunk_seconds = 2;
+    cfg.sample_rate = 16000;
+    cfg.fmin = 30;
+    cfg.fmax = 8000;
+    CHECK(cfg.frames() == 1 + 32000 / 1000);
+    CpuSpectrogram spec(cfg);
+    auto audio = gnet::test::fixture_clip("chirp", cfg.chunk_samples(), cfg.sample_rate);
+    std::vector<float> out(size_t(cfg.chunk_values()));
+    spec.compute(audio.data(), 1, out.data());
+    CHECK(*std::min_element(out.begin(), out.end()) == 0.f);
+    CHECK(*std::max_element(out.begin(), out.end()) == 1.f);
+    const MelFilterbank& fb = spec.filterbank();
+    CHECK(fb.begin[0] > 0);             // fmin 30 Hz: bin 0 (DC) is in no band
+    CHECK(fb.end[95] <= 2049);
+}
+
+TEST_CASE("viridis colour map: ends, clamping, rising brightness") {
+    CHECK(viridis(0.f) == std::array<uint8_t, 3>{0x44, 0x01, 0x54});
+    CHECK(viridis(1.f) == std::array<uint8_t, 3>{0xfd, 0xe7, 0x25});
+    CHECK(viridis(-3.f) == viridis(0.f));
+    CHECK(viridis(7.f) == viridis(1.f));
+    CHECK(viridis(std::nanf("")) == viridis(0.f));
+    auto luma = [](std::array<uint8_t, 3> c) { return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
+    for (int i = 0; i < 100; ++i) CHECK(luma(viridis((i + 1) / 100.f)) >= luma(viridis(i / 100.f)));
 }
