@@ -59,7 +59,8 @@ DecodedAudio decode_audio(const std::string& path) {
     }
     if (sf_error(file.get()) != SF_ERR_NO_ERROR) fail(path, sf_strerror(file.get()));
     if (out.mono.empty()) fail(path, "no audio samples (" + format_name(info.format) + ", empty or truncated)");
-    // The header's frame count is exact for PCM containers and FLAC; MP3 lengths are estimates.
+    // The header's frame count is exact for FLAC and OGG; MP3 lengths are estimates. (A PCM container
+    // cut short is trimmed to what is there by libsndfile itself and decodes as the shorter file.)
     const bool exact_length = (info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_MPEG;
     if (exact_length && info.frames != SF_COUNT_MAX && out.frames() < info.frames)
         fail(path, "truncated: the header promises " + std::to_string(info.frames) +
