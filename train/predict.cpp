@@ -47,7 +47,7 @@ std::vector<float> aggregate_chunks(const std::vector<float>& probs, int chunks,
                                     Aggregation a) {
     GNET_CHECK(chunks > 0 && probs.size() == size_t(chunks) * size_t(G),
                "aggregate_chunks: probabilities do not match chunks x genres");
-    std::vector<float> out(size_t(G));
+    std::vector<float> out(static_cast<size_t>(G));
     for (int g = 0; g < G; ++g) {
         double acc = a == Aggregation::Max ? -1.0 : 0.0;
         for (int c = 0; c < chunks; ++c) {
