@@ -325,7 +325,6 @@ int main(int argc, char** argv) {
         const Device device = resolve_device(parse_device_choice(o.device), &std::cerr);
         const Inputs in = make_inputs(o.batch, o.quick);
         Report report("Layer ops (batch " + std::to_string(o.batch) + ")");
-        report.note(machine_description());
         if (device == Device::CPU) {
             run_cpu(o, in, report);
         } else {
