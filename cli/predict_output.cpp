@@ -36,10 +36,13 @@ std::string fixed(double v, int digits) {
     return buf;
 }
 
-std::string predicted_list(const std::vector<GenreScore>& scores) {
+// The predicted genres in column order, ';'-separated.
+std::string predicted_list(const std::vector<GenreScore>& scores,
+                           const std::vector<std::string>& genres) {
     std::string s;
-    for (const GenreScore& g : scores)
-        if (g.predicted) s += (s.empty() ? "" : ";") + g.genre;
+    for (const std::string& name : genres)
+        for (const GenreScore& g : scores)
+            if (g.genre == name && g.predicted) s += (s.empty() ? "" : ";") + g.genre;
     return s;
 }
 
@@ -85,7 +88,7 @@ void PredictPrinter::track(const TrackPrediction& t) {
         auto row = [&](const std::string& kind, double a, double b, int chunks,
                        const std::vector<GenreScore>& scores) {
             std::vector<std::string> r = {t.file, kind, fixed(a, 2), fixed(b, 2),
-                                          std::to_string(chunks), predicted_list(scores)};
+                                          std::to_string(chunks), predicted_list(scores, genres_)};
             for (const std::string& g : genres_)
                 for (const GenreScore& s : scores)
                     if (s.genre == g) r.push_back(fixed(s.probability, 4));
