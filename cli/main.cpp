@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     gnet::cli::register_prepare(app, ctx);
     gnet::cli::register_spectrogram(app, ctx);
     gnet::cli::register_predict(app, ctx);
+    gnet::cli::register_bench(app, ctx);
     gnet::cli::register_demo_data(app, ctx);
 
     try {
