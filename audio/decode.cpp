@@ -2,6 +2,7 @@
 
 #include <sndfile.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "kernels/error.h"
@@ -34,7 +35,12 @@ std::string format_name(int format) {
 DecodedAudio decode_audio(const std::string& path) {
     SF_INFO info{};
     SndfilePtr file(sf_open(path.c_str(), SFM_READ, &info));
-    if (!file) fail(path, sf_strerror(nullptr));
+    if (!file) {
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec)
+            fail(path, "the file is empty (0 bytes)");
+        fail(path, sf_strerror(nullptr));
+    }
     if (info.channels <= 0 || info.samplerate <= 0)
         fail(path, "libsndfile reports " + std::to_string(info.channels) + " channels at " +
                        std::to_string(info.samplerate) + " Hz");
