@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <thread>
 
 #include "audio/chunk.h"
 #include "audio/mel_filterbank.h"
@@ -231,4 +232,17 @@ TEST_CASE("viridis colour map: ends, clamping, rising brightness") {
     CHECK(viridis(std::nanf("")) == viridis(0.f));
     auto luma = [](std::array<uint8_t, 3> c) { return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
     for (int i = 0; i < 100; ++i) CHECK(luma(viridis((i + 1) / 100.f)) >= luma(viridis(i / 100.f)));
+}
+
+TEST_CASE("CpuSpectrogram objects can be created and used from several threads at once") {
+    const auto audio = gnet::test::fixture_clip("chirp");
+    const auto expect = cpu_spectrogram(audio, 1);
+    std::vector<std::vector<float>> got(4);
+    std::vector<std::thread> pool;
+    for (int i = 0; i < 4; ++i)
+        pool.emplace_back([&, i] {
+            for (int rep = 0; rep < 3; ++rep) got[size_t(i)] = cpu_spectrogram(audio, 1);  // plans + destroys
+        });
+    for (auto& th : pool) th.join();
+    for (const auto& g : got) CHECK(g == expect);
 }
