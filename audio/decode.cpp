@@ -2,6 +2,7 @@
 
 #include <sndfile.h>
 
+#include <cmath>
 #include <filesystem>
 #include <memory>
 
@@ -61,6 +62,8 @@ DecodedAudio decode_audio(const std::string& path) {
             float sum = 0.f;
             for (int c = 0; c < ch; ++c) sum += frame[c];
             out.mono[base + size_t(i)] = ch == 1 ? sum : sum * inv_ch;
+            if (!std::isfinite(sum))  // only float/double files can hold these
+                fail(path, "sample " + std::to_string(base + size_t(i)) + " is not a finite number (NaN or Inf)");
         }
     }
     if (sf_error(file.get()) != SF_ERR_NO_ERROR) fail(path, sf_strerror(file.get()));

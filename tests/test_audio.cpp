@@ -219,6 +219,14 @@ TEST_CASE("bad files: a clear gnet::Error naming the file, never a crash") {
         write_audio(p, {}, 1, 22050, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
         CHECK_THROWS_WITH_AS(decode_audio(p), doctest::Contains("no audio samples"), Error);
     }
+    SUBCASE("a float WAV holding a NaN") {
+        const std::string p = dir.file("nan.wav");
+        auto x = gnet::test::sine(440.0, 1000, 22050);
+        x[500] = std::nanf("");
+        write_audio(p, x, 1, 22050, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+        CHECK_THROWS_WITH_AS(decode_audio(p), doctest::Contains("nan.wav"), Error);
+        CHECK_THROWS_WITH_AS(decode_audio(p), doctest::Contains("sample 500"), Error);
+    }
     SUBCASE("a truncated FLAC") {
         const std::string full = dir.file("full.flac"), cut = dir.file("cut.flac");
         write_audio(full, gnet::test::fixture_clip("noise", 5 * 22050), 1, 22050, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
