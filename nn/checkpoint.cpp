@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "kernels/error.h"
+#include "nn/atomic_file.h"
 #include "nn/json.h"
 
 namespace gnet {

@@ -109,7 +109,7 @@ std::vector<float> pattern_targets(int N, int G) {
 }
 
 std::vector<float> pattern_pos_weight(int G) {
-    std::vector<float> pw(size_t(G));
+    std::vector<float> pw(static_cast<size_t>(G));
     for (int g = 0; g < G; ++g) pw[size_t(g)] = float(1.0 + 0.25 * g);
     return pw;
 }
