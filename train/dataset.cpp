@@ -1,6 +1,7 @@
 #include "train/dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -146,6 +147,11 @@ std::string PreparedData::chunk_path(int chunk) const { return dir + "/" + chunk
 void PreparedData::read_chunk(int chunk, float* out) const {
     GNET_CHECK(chunk >= 0 && chunk < num_chunks(), "chunk index out of range");
     std::vector<float> v = npy_read_f32(chunk_path(chunk), {kMelBands, kFrames});
+    for (size_t i = 0; i < v.size(); ++i)
+        if (!std::isfinite(v[i]))
+            throw Error(chunk_path(chunk) + ": value " + std::to_string(v[i]) + " at [" +
+                        std::to_string(i / kFrames) + ", " + std::to_string(i % kFrames) +
+                        "] is not finite (a corrupt chunk; run gnet prepare again)");
     std::memcpy(out, v.data(), sizeof(float) * size_t(kChunkFloats));
 }
 

@@ -47,7 +47,7 @@ struct PreparedData {
     std::vector<int> split_chunks(Split s) const;
     std::string chunk_path(int chunk) const;
     // Reads chunk `chunk` into out[kChunkFloats]; an Error naming the file when it is missing,
-    // malformed or not float32 [128, 431].
+    // malformed, not float32 [128, 431] or holds a NaN or an infinity.
     void read_chunk(int chunk, float* out) const;
 };
 
