@@ -44,6 +44,11 @@ void run_evaluate(const EvaluateArgs& a) {
     const int tracks = int(ev.track_targets.size()) / data.num_genres();
     std::cout << a.model_path << " on " << a.data_dir << " (" << a.split << "): " << chunks.size()
               << " chunks of " << tracks << " tracks, loss " << ev.loss << "\n";
+    std::cout << "decision thresholds (from the checkpoint):";
+    for (size_t g = 0; g < data.genres.size(); ++g)
+        std::cout << " " << data.genres[g] << " "
+                  << (ck.meta.thresholds.empty() ? 0.5f : ck.meta.thresholds[g]);
+    std::cout << "\n";
     print_level("chunk level", ev.chunk, data.genres);
     print_level("track level, mean of chunk probabilities", ev.track_mean_report, data.genres);
     print_level("track level, max of chunk probabilities", ev.track_max_report, data.genres);

@@ -9,6 +9,7 @@
 #include "audio/npy.h"
 #include "kernels/error.h"
 #include "nn/checkpoint.h"
+#include "nn/device.h"
 #include "nn/safetensors.h"
 #include "tests/helpers.h"
 #include "train/csv.h"
@@ -171,4 +172,33 @@ TEST_CASE("train: bad inputs and divergence are clear errors") {
                                         tmp.file("missing.safetensors") + "' --device cpu");
     CHECK(ev.exit_code != 0);
     CHECK(ev.err.find("missing.safetensors") != std::string::npos);
+}
+
+TEST_CASE("train: a CUDA run follows the CPU run (skipped without a usable GPU)") {
+    if (!probe_gpus().usable) {
+        MESSAGE("no usable GPU: " << probe_gpus().reason);
+        return;
+    }
+    TempDir tmp;
+    const std::string data = tmp.file("data");
+    make_data(data);
+    std::ostringstream log;
+    TrainOptions cpu = tiny_options(data, tmp.file("cpu"), 2);
+    TrainOptions gpu = tiny_options(data, tmp.file("gpu"), 2);
+    gpu.device = Device::CUDA;  // pinned loader slots, GPU kernels
+    TrainResult rc = train(cpu, log);
+    TrainResult rg = train(gpu, log);
+    INFO(log.str());
+    REQUIRE(rg.history.size() == 2);
+    // Float summation orders differ between the twins; two Adam steps keep them close.
+    constexpr double kLossRtol = 2e-3;
+    for (size_t e = 0; e < 2; ++e) {
+        CHECK(rg.history[e].train_loss ==
+              doctest::Approx(rc.history[e].train_loss).epsilon(kLossRtol));
+        CHECK(rg.history[e].val_loss == doctest::Approx(rc.history[e].val_loss).epsilon(kLossRtol));
+    }
+    // The CUDA run's checkpoint loads and evaluates on the CPU.
+    test::RunResult ev = test::run_gnet("evaluate --data '" + data + "' --model '" +
+                                        tmp.file("gpu/best.safetensors") + "' --device cpu");
+    CHECK(ev.exit_code == 0);
 }
