@@ -58,8 +58,8 @@ using SmemTile = float[kBK][kBM + kPad];
 template <int KS>
 struct KernelSize {
     int kh_kw_rt, kw_rt;
-    __device__ __forceinline__ int khw() const { return KS > 0 ? KS * KS : kh_kw_rt; }
-    __device__ __forceinline__ int kw() const { return KS > 0 ? KS : kw_rt; }
+    GNET_HD int khw() const { return KS > 0 ? KS * KS : kh_kw_rt; }
+    GNET_HD int kw() const { return KS > 0 ? KS : kw_rt; }
 };
 
 template <int KS>
@@ -67,20 +67,30 @@ KernelSize<KS> kernel_size(const Conv2dParams& p) {
     return KernelSize<KS>{p.KH * p.KW, p.KW};
 }
 
-__device__ __forceinline__ bool inside(int i, int n) { return unsigned(i) < unsigned(n); }
+GNET_HD bool inside(int i, int n) { return unsigned(i) < unsigned(n); }
 
-__device__ __forceinline__ void store_k_fastest(SmemTile& s, const float (&r)[kLoads], int tid) {
+// Read-only load through the non-coherent cache on the device. The tile helpers and the pass
+// structs are host-callable too, which lets their index maps be stepped through on a CPU.
+GNET_HD float load_ro(const float* ptr) {
+#if defined(__CUDA_ARCH__)
+    return __ldg(ptr);
+#else
+    return *ptr;
+#endif
+}
+
+GNET_HD void store_k_fastest(SmemTile& s, const float (&r)[kLoads], int tid) {
 #pragma unroll
     for (int i = 0; i < kLoads; ++i) s[tid % kBK][tid / kBK + i * (kThreads / kBK)] = r[i];
 }
 
-__device__ __forceinline__ void store_row_fastest(SmemTile& s, const float (&r)[kLoads], int tid) {
+GNET_HD void store_row_fastest(SmemTile& s, const float (&r)[kLoads], int tid) {
 #pragma unroll
     for (int i = 0; i < kLoads; ++i) s[tid / kBN + i * (kThreads / kBN)][tid % kBN] = r[i];
 }
 
 // acc += As^T * Bs for this thread's 4x4 tile.
-__device__ __forceinline__ void tile_multiply(const SmemTile& as, const SmemTile& bs,
+GNET_HD void tile_multiply(const SmemTile& as, const SmemTile& bs,
                                               float (&acc)[kTM][kTN], int tm, int tn) {
 #pragma unroll
     for (int kk = 0; kk < kBK; ++kk) {
@@ -114,7 +124,7 @@ struct ForwardOp {
         int ih0, iw0;
     };
 
-    __device__ Thread thread_state(int m0, int n0, int tid) const {
+    GNET_HD Thread thread_state(int m0, int n0, int tid) const {
         Thread t;
         t.m0 = m0;
         const int n = n0 + tid % kBN;
@@ -129,13 +139,13 @@ struct ForwardOp {
         return t;
     }
 
-    __device__ void load(const Thread& t, int k0, int tid, float (&ra)[kLoads],
+    GNET_HD void load(const Thread& t, int k0, int tid, float (&ra)[kLoads],
                          float (&rb)[kLoads]) const {
         const int ka = k0 + tid % kBK;
 #pragma unroll
         for (int i = 0; i < kLoads; ++i) {
             const int m = t.m0 + tid / kBK + i * (kThreads / kBK);
-            ra[i] = (m < M && ka < K) ? __ldg(w + int64_t(m) * K + ka) : 0.f;
+            ra[i] = (m < M && ka < K) ? load_ro(w + int64_t(m) * K + ka) : 0.f;
         }
 #pragma unroll
         for (int i = 0; i < kLoads; ++i) {
@@ -146,19 +156,19 @@ struct ForwardOp {
                 const int kh = r / ks.kw(), kw = r - kh * ks.kw();
                 const int ih = t.ih0 + kh, iw = t.iw0 + kw;
                 if (inside(ih, p.H) && inside(iw, p.W))
-                    v = __ldg(t.x_img + (int64_t(c) * p.H + ih) * p.W + iw);
+                    v = load_ro(t.x_img + (int64_t(c) * p.H + ih) * p.W + iw);
             }
             rb[i] = v;
         }
     }
 
-    __device__ void store(SmemTile& as, SmemTile& bs, const float (&ra)[kLoads],
+    GNET_HD void store(SmemTile& as, SmemTile& bs, const float (&ra)[kLoads],
                           const float (&rb)[kLoads], int tid) const {
         store_k_fastest(as, ra, tid);
         store_row_fastest(bs, rb, tid);
     }
 
-    __device__ void write(int m, int n, const float (&acc)[kTM][kTN], int /*split*/) const {
+    GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int /*split*/) const {
         const int ohw = p.OH * p.OW;
 #pragma unroll
         for (int j = 0; j < kTN; ++j) {
@@ -193,7 +203,7 @@ struct BackwardDataOp {
         int th0, tw0;  // h + pad, w + pad
     };
 
-    __device__ Thread thread_state(int m0, int n0, int tid) const {
+    GNET_HD Thread thread_state(int m0, int n0, int tid) const {
         Thread t;
         t.m0 = m0;
         const int n = n0 + tid % kBN;
@@ -209,14 +219,14 @@ struct BackwardDataOp {
     }
 
     // Output coordinate o with o*stride == t, or -1.
-    __device__ __forceinline__ int exact_div(int t) const {
+    GNET_HD int exact_div(int t) const {
         if (t < 0) return -1;
         if (p.stride == 1) return t;
         const int o = t / p.stride;
         return o * p.stride == t ? o : -1;
     }
 
-    __device__ void load(const Thread& t, int k0, int tid, float (&ra)[kLoads],
+    GNET_HD void load(const Thread& t, int k0, int tid, float (&ra)[kLoads],
                          float (&rb)[kLoads]) const {
         const int ka = k0 + tid % kBK;
         const int oca = ka / ks.khw(), ra_off = ka - oca * ks.khw();
@@ -224,7 +234,7 @@ struct BackwardDataOp {
         for (int i = 0; i < kLoads; ++i) {
             const int c = t.m0 + tid / kBK + i * (kThreads / kBK);
             ra[i] = (c < M && ka < K)
-                        ? __ldg(w + (int64_t(oca) * p.C + c) * ks.khw() + ra_off)
+                        ? load_ro(w + (int64_t(oca) * p.C + c) * ks.khw() + ra_off)
                         : 0.f;
         }
 #pragma unroll
@@ -236,19 +246,19 @@ struct BackwardDataOp {
                 const int kh = r / ks.kw(), kw = r - kh * ks.kw();
                 const int oh = exact_div(t.th0 - kh), ow = exact_div(t.tw0 - kw);
                 if (inside(oh, p.OH) && inside(ow, p.OW))
-                    v = __ldg(t.dy_img + (int64_t(oc) * p.OH + oh) * p.OW + ow);
+                    v = load_ro(t.dy_img + (int64_t(oc) * p.OH + oh) * p.OW + ow);
             }
             rb[i] = v;
         }
     }
 
-    __device__ void store(SmemTile& as, SmemTile& bs, const float (&ra)[kLoads],
+    GNET_HD void store(SmemTile& as, SmemTile& bs, const float (&ra)[kLoads],
                           const float (&rb)[kLoads], int tid) const {
         store_k_fastest(as, ra, tid);
         store_row_fastest(bs, rb, tid);
     }
 
-    __device__ void write(int m, int n, const float (&acc)[kTM][kTN], int /*split*/) const {
+    GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int /*split*/) const {
         const int hw = p.H * p.W;
 #pragma unroll
         for (int j = 0; j < kTN; ++j) {
@@ -283,7 +293,7 @@ struct BackwardWeightOp {
         int kh[kLoads], kw[kLoads];
     };
 
-    __device__ Thread thread_state(int m0, int n0, int tid) const {
+    GNET_HD Thread thread_state(int m0, int n0, int tid) const {
         Thread t;
         t.m0 = m0;
 #pragma unroll
@@ -297,7 +307,7 @@ struct BackwardWeightOp {
         return t;
     }
 
-    __device__ void load(const Thread& t, int k0, int tid, float (&ra)[kLoads],
+    GNET_HD void load(const Thread& t, int k0, int tid, float (&ra)[kLoads],
                          float (&rb)[kLoads]) const {
         const int k = k0 + tid % kBK;
         const bool k_ok = k < K;
@@ -309,7 +319,7 @@ struct BackwardWeightOp {
 #pragma unroll
         for (int i = 0; i < kLoads; ++i) {
             const int oc = t.m0 + tid / kBK + i * (kThreads / kBK);
-            ra[i] = (k_ok && oc < M) ? __ldg(dy_px + int64_t(oc) * ohw) : 0.f;
+            ra[i] = (k_ok && oc < M) ? load_ro(dy_px + int64_t(oc) * ohw) : 0.f;
         }
         const float* x_img = x + int64_t(img) * p.C * p.H * p.W;
         const int ih0 = oh * p.stride - p.pad, iw0 = ow * p.stride - p.pad;
@@ -317,18 +327,18 @@ struct BackwardWeightOp {
         for (int i = 0; i < kLoads; ++i) {
             const int ih = ih0 + t.kh[i], iw = iw0 + t.kw[i];
             rb[i] = (k_ok && t.x_off[i] >= 0 && inside(ih, p.H) && inside(iw, p.W))
-                        ? __ldg(x_img + t.x_off[i] + ih * p.W + iw)
+                        ? load_ro(x_img + t.x_off[i] + ih * p.W + iw)
                         : 0.f;
         }
     }
 
-    __device__ void store(SmemTile& as, SmemTile& bs, const float (&ra)[kLoads],
+    GNET_HD void store(SmemTile& as, SmemTile& bs, const float (&ra)[kLoads],
                           const float (&rb)[kLoads], int tid) const {
         store_k_fastest(as, ra, tid);
         store_k_fastest(bs, rb, tid);
     }
 
-    __device__ void write(int m, int n, const float (&acc)[kTM][kTN], int split) const {
+    GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int split) const {
         float* dst = out + int64_t(split) * M * N;
         const bool add = accum == Accum::Add;
 #pragma unroll
@@ -487,12 +497,14 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
                "conv2d backward_weight: needs a workspace of " +
                    std::to_string(conv2d_workspace_bytes(p)) +
                    " bytes (conv2d_workspace_bytes), got nullptr");
+    // Slices overwrite their part of the workspace; `accum` is applied by the reduction.
     float* out = s.splits > 1 ? static_cast<float*>(workspace) : dw;
+    const Accum out_accum = s.splits > 1 ? Accum::Overwrite : accum;
     switch (kernel_class(p)) {
-        case 1: launch_gemm(BackwardWeightOp<1>{p, kernel_size<1>(p), x, dy, out, accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
-        case 3: launch_gemm(BackwardWeightOp<3>{p, kernel_size<3>(p), x, dy, out, accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
-        case 7: launch_gemm(BackwardWeightOp<7>{p, kernel_size<7>(p), x, dy, out, accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
-        default: launch_gemm(BackwardWeightOp<0>{p, kernel_size<0>(p), x, dy, out, accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
+        case 1: launch_gemm(BackwardWeightOp<1>{p, kernel_size<1>(p), x, dy, out, out_accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
+        case 3: launch_gemm(BackwardWeightOp<3>{p, kernel_size<3>(p), x, dy, out, out_accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
+        case 7: launch_gemm(BackwardWeightOp<7>{p, kernel_size<7>(p), x, dy, out, out_accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
+        default: launch_gemm(BackwardWeightOp<0>{p, kernel_size<0>(p), x, dy, out, out_accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
     }
     if (s.splits > 1) {
         const int64_t count = int64_t(g.M) * g.N;

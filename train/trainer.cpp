@@ -22,10 +22,12 @@ namespace gnet {
 
 namespace fs = std::filesystem;
 
+constexpr double kPi = 3.14159265358979323846;
+
 float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps) {
     if (s == Schedule::Constant || total_steps <= 0) return lr;
     double t = std::clamp(double(step) / double(total_steps), 0.0, 1.0);
-    return float(0.5 * double(lr) * (1.0 + std::cos(M_PI * t)));
+    return float(0.5 * double(lr) * (1.0 + std::cos(kPi * t)));
 }
 
 namespace {
