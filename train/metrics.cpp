@@ -144,8 +144,6 @@ MetricsReport compute_metrics(int N, int G, const float* probs, const float* tar
     return r;
 }
 
-const char* aggregation_name(Aggregation a) { return a == Aggregation::Mean ? "mean" : "max"; }
-
 std::vector<float> aggregate_tracks(int N, int G, const float* chunk_values,
                                     const std::vector<int>& chunk_track, int T, Aggregation agg) {
     GNET_CHECK(int(chunk_track.size()) == N, "chunk_track must hold one track per chunk");

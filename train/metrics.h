@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "train/predict.h"  // Aggregation
+
 namespace gnet {
 
 struct GenreMetrics {
@@ -55,9 +57,8 @@ std::optional<double> roc_auc(int N, const float* scores, const float* labels, i
 
 // Track-level aggregation of chunk probabilities: chunk_track[n] in [0, T) names the track of chunk n.
 // Mean: average of the track's chunks; Max: element-wise maximum. Result (T, G). Every track must
-// own at least one chunk (an Error otherwise).
-enum class Aggregation { Mean, Max };
-const char* aggregation_name(Aggregation a);
+// own at least one chunk (an Error otherwise). Aggregation (Mean | Max) and aggregation_name come
+// from train/predict.h, shared with gnet predict.
 std::vector<float> aggregate_tracks(int N, int G, const float* chunk_values,
                                     const std::vector<int>& chunk_track, int T, Aggregation agg);
 
