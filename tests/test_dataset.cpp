@@ -198,3 +198,26 @@ TEST_CASE("loader: a missing or wrong-shape npy is an error naming the file, rai
     CHECK(l.next() == nullptr);
     CHECK_THROWS_WITH_AS(d.read_chunk(train[9], bad.data()), doctest::Contains("shape"), Error);
 }
+
+TEST_CASE("loader: SpecAugment in batches is a function of (seed, epoch), not of the workers") {
+    TempDir tmp;
+    write_synthetic_prepared(tmp.path(), small_options());
+    PreparedData d = load_prepared(tmp.path());
+    std::vector<int> train = d.split_chunks(Split::Train);
+    auto epoch_x = [&](int workers, bool augment, int epoch) {
+        LoaderOptions o;
+        o.batch = 4;
+        o.seed = 5;
+        o.workers = workers;
+        o.spec_augment = augment;
+        Loader l(d, train, o);
+        l.start_epoch(epoch);
+        std::vector<float> all;
+        while (const Batch* b = l.next()) all.insert(all.end(), b->x, b->x + size_t(b->n) * kChunkFloats);
+        return all;
+    };
+    std::vector<float> a1 = epoch_x(1, true, 2), a3 = epoch_x(3, true, 2), plain = epoch_x(2, false, 2);
+    CHECK(a1 == a3);
+    CHECK(a1 != plain);
+    CHECK(std::count(a1.begin(), a1.end(), 0.f) > std::count(plain.begin(), plain.end(), 0.f));
+}
