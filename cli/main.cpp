@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
     gnet::cli::register_predict(app, ctx);
     gnet::cli::register_bench(app, ctx);
     gnet::cli::register_demo_data(app, ctx);
+    gnet::cli::register_train(app, ctx);
+    gnet::cli::register_evaluate(app, ctx);
 
     try {
         app.parse(argc, argv);
