@@ -230,7 +230,7 @@ __global__ void __launch_bounds__(kApplyThreads)
         for (int k = 0; k < V; ++k) {
             float t = (v[k] - mu) * scale + shift;
             if constexpr (E == BnEpilogue::AddRelu) t += r[k];
-            if constexpr (E != BnEpilogue::None) t = t > 0.f ? t : 0.f;
+            if constexpr (E != BnEpilogue::None) t = t < 0.f ? 0.f : t;  // NaN passes through
             v[k] = t;
         }
         store_v<V>(y + size_t(g) * V, v);

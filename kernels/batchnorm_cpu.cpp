@@ -25,7 +25,7 @@ namespace {
 
 inline double apply_epilogue(BnEpilogue epi, double v, const float* residual, int64_t i) {
     if (epi == BnEpilogue::AddRelu) v += residual[i];
-    if (epi != BnEpilogue::None && !(v > 0.0)) v = 0.0;
+    if (epi != BnEpilogue::None && v < 0.0) v = 0.0;  // NaN passes through
     return v;
 }
 

@@ -13,7 +13,8 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65535 * 4;
 
-__device__ __forceinline__ float relu1(float x) { return x > 0.f ? x : 0.f; }
+// NaN passes through (x < 0 is false for NaN), as in PyTorch.
+__device__ __forceinline__ float relu1(float x) { return x < 0.f ? 0.f : x; }
 __device__ __forceinline__ float relu_grad1(float y, float dy) { return y > 0.f ? dy : 0.f; }
 
 __global__ void relu_forward_kernel(int64_t n, const float* x, float* y, bool vec) {

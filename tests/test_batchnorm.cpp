@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <limits>
 #include <vector>
 
 #include "audio/npy.h"
@@ -307,4 +308,15 @@ TEST_CASE("batchnorm matches PyTorch (BatchNorm2d train forward, backward, runni
         if (add)
             GNET_CHECK_CLOSE(dres, npy_read_f32(dir + "bn_addrelu_dresidual.npy", shape), kTorch);
     }
+}
+
+TEST_CASE("BN + ReLU lets a NaN input through instead of hiding it") {
+    BatchNormParams p{1, 1, 4};
+    std::vector<float> x = {1.f, 2.f, std::numeric_limits<float>::quiet_NaN(), 4.f}, y(4);
+    std::vector<float> gamma = {1.f}, beta = {0.f}, rm = {0.f}, rv = {1.f}, sm(1), si(1);
+    cpu::batchnorm_forward_train(p, BnEpilogue::Relu, x.data(), gamma.data(), beta.data(), nullptr,
+                                 y.data(), rm.data(), rv.data(), sm.data(), si.data());
+    bool any_nan = false;
+    for (float v : y) any_nan = any_nan || std::isnan(v);
+    CHECK(any_nan);
 }
