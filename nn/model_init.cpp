@@ -33,6 +33,14 @@ StTensor empty_like(const StateEntry& e) {
 
 }  // namespace
 
+double pattern_value(uint64_t i, uint64_t k) {
+    constexpr uint64_t kMask = 0xFFFFFFFFu;
+    uint64_t z = (i + 0x9E3779B9u * k) & kMask;
+    for (int r = 0; r < 2; ++r) z = ((z ^ (z >> 16)) * 0x45D9F3Bu) & kMask;
+    z ^= z >> 16;
+    return double(z) / 4294967296.0 * 2.0 - 1.0;
+}
+
 double InitRng::uniform() { return double(engine_() >> 11) * (1.0 / 9007199254740992.0); }
 
 double InitRng::normal() {
@@ -72,14 +80,14 @@ StFile resnet18_pattern_state(int num_genres) {
     int k = 0;
     for (const StateEntry& e : resnet18_state_layout(num_genres)) {
         StTensor t = empty_like(e);
-        auto s = [k](size_t i) { return std::sin(0.37 * double(i) + 0.91 * double(k)); };
+        auto s = [k](size_t i) { return pattern_value(i, uint64_t(k)); };
         if (e.kind == StateKind::Counter) {
             t.i64[0] = k;
         } else if (is_conv_weight(e)) {
-            double scale = 2.0 / std::sqrt(double(e.shape[1] * e.shape[2] * e.shape[3]));
+            double scale = std::sqrt(6.0 / double(e.shape[1] * e.shape[2] * e.shape[3]));
             for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(scale * s(i));
         } else if (e.name == "fc.weight") {
-            for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(s(i) / std::sqrt(512.0));
+            for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(s(i) * std::sqrt(3.0 / 512.0));
         } else if (e.name == "fc.bias" || ends_with(e.name, ".bias")) {
             for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(0.1 * s(i));
         } else if (ends_with(e.name, ".weight")) {
