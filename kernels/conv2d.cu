@@ -30,6 +30,13 @@
 #include "kernels/cuda_check.h"
 #include "kernels/error.h"
 
+// `#pragma unroll` for the device pass only (the host pass of these GNET_HD helpers would warn).
+#if defined(__CUDA_ARCH__)
+#define GNET_UNROLL _Pragma("unroll")
+#else
+#define GNET_UNROLL
+#endif
+
 namespace gnet::gpu {
 namespace {
 
@@ -80,27 +87,27 @@ GNET_HD float load_ro(const float* ptr) {
 }
 
 GNET_HD void store_k_fastest(SmemTile& s, const float (&r)[kLoads], int tid) {
-#pragma unroll
+GNET_UNROLL
     for (int i = 0; i < kLoads; ++i) s[tid % kBK][tid / kBK + i * (kThreads / kBK)] = r[i];
 }
 
 GNET_HD void store_row_fastest(SmemTile& s, const float (&r)[kLoads], int tid) {
-#pragma unroll
+GNET_UNROLL
     for (int i = 0; i < kLoads; ++i) s[tid / kBN + i * (kThreads / kBN)][tid % kBN] = r[i];
 }
 
 // acc += As^T * Bs for this thread's 4x4 tile.
 GNET_HD void tile_multiply(const SmemTile& as, const SmemTile& bs,
                                               float (&acc)[kTM][kTN], int tm, int tn) {
-#pragma unroll
+GNET_UNROLL
     for (int kk = 0; kk < kBK; ++kk) {
         const float4 a = *reinterpret_cast<const float4*>(&as[kk][tm * kTM]);
         const float4 b = *reinterpret_cast<const float4*>(&bs[kk][tn * kTN]);
         const float av[kTM] = {a.x, a.y, a.z, a.w};
         const float bv[kTN] = {b.x, b.y, b.z, b.w};
-#pragma unroll
+GNET_UNROLL
         for (int i = 0; i < kTM; ++i)
-#pragma unroll
+GNET_UNROLL
             for (int j = 0; j < kTN; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
 }
@@ -142,12 +149,12 @@ struct ForwardOp {
     GNET_HD void load(const Thread& t, int k0, int tid, float (&ra)[kLoads],
                          float (&rb)[kLoads]) const {
         const int ka = k0 + tid % kBK;
-#pragma unroll
+GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int m = t.m0 + tid / kBK + i * (kThreads / kBK);
             ra[i] = (m < M && ka < K) ? load_ro(w + int64_t(m) * K + ka) : 0.f;
         }
-#pragma unroll
+GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int k = k0 + tid / kBN + i * (kThreads / kBN);
             float v = 0.f;
@@ -170,11 +177,11 @@ struct ForwardOp {
 
     GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int /*split*/) const {
         const int ohw = p.OH * p.OW;
-#pragma unroll
+GNET_UNROLL
         for (int j = 0; j < kTN; ++j) {
             if (n + j >= N) continue;
             const int img = (n + j) / ohw, pix = (n + j) - img * ohw;
-#pragma unroll
+GNET_UNROLL
             for (int i = 0; i < kTM; ++i)
                 if (m + i < M) y[(int64_t(img) * M + (m + i)) * ohw + pix] = acc[i][j];
         }
@@ -230,14 +237,14 @@ struct BackwardDataOp {
                          float (&rb)[kLoads]) const {
         const int ka = k0 + tid % kBK;
         const int oca = ka / ks.khw(), ra_off = ka - oca * ks.khw();
-#pragma unroll
+GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int c = t.m0 + tid / kBK + i * (kThreads / kBK);
             ra[i] = (c < M && ka < K)
                         ? load_ro(w + (int64_t(oca) * p.C + c) * ks.khw() + ra_off)
                         : 0.f;
         }
-#pragma unroll
+GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int k = k0 + tid / kBN + i * (kThreads / kBN);
             float v = 0.f;
@@ -260,11 +267,11 @@ struct BackwardDataOp {
 
     GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int /*split*/) const {
         const int hw = p.H * p.W;
-#pragma unroll
+GNET_UNROLL
         for (int j = 0; j < kTN; ++j) {
             if (n + j >= N) continue;
             const int img = (n + j) / hw, pix = (n + j) - img * hw;
-#pragma unroll
+GNET_UNROLL
             for (int i = 0; i < kTM; ++i)
                 if (m + i < M) dx[(int64_t(img) * M + (m + i)) * hw + pix] = acc[i][j];
         }
@@ -296,7 +303,7 @@ struct BackwardWeightOp {
     GNET_HD Thread thread_state(int m0, int n0, int tid) const {
         Thread t;
         t.m0 = m0;
-#pragma unroll
+GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int n = n0 + tid / kBK + i * (kThreads / kBK);
             const int c = n / ks.khw(), r = n - c * ks.khw();
@@ -316,14 +323,14 @@ struct BackwardWeightOp {
         const int img = kk / ohw, pix = kk - img * ohw;
         const int oh = pix / p.OW, ow = pix - oh * p.OW;
         const float* dy_px = dy + int64_t(img) * M * ohw + pix;
-#pragma unroll
+GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int oc = t.m0 + tid / kBK + i * (kThreads / kBK);
             ra[i] = (k_ok && oc < M) ? load_ro(dy_px + int64_t(oc) * ohw) : 0.f;
         }
         const float* x_img = x + int64_t(img) * p.C * p.H * p.W;
         const int ih0 = oh * p.stride - p.pad, iw0 = ow * p.stride - p.pad;
-#pragma unroll
+GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int ih = ih0 + t.kh[i], iw = iw0 + t.kw[i];
             rb[i] = (k_ok && t.x_off[i] >= 0 && inside(ih, p.H) && inside(iw, p.W))
@@ -341,10 +348,10 @@ struct BackwardWeightOp {
     GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int split) const {
         float* dst = out + int64_t(split) * M * N;
         const bool add = accum == Accum::Add;
-#pragma unroll
+GNET_UNROLL
         for (int i = 0; i < kTM; ++i) {
             if (m + i >= M) continue;
-#pragma unroll
+GNET_UNROLL
             for (int j = 0; j < kTN; ++j) {
                 if (n + j >= N) continue;
                 float* d = dst + int64_t(m + i) * N + (n + j);
