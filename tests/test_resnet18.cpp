@@ -207,6 +207,30 @@ TEST_CASE("ResNet18 eval mode: running statistics untouched, each sample indepen
     CHECK_THROWS_WITH(m.backward(Tensor::zeros({1, G}, Device::CPU)), doctest::Contains("train-mode"));
 }
 
+TEST_CASE("ResNet18 backward accumulates parameter gradients; zero_grad clears them") {
+    const int N = 2, G = 3, H = 32, W = 32;
+    ResNet18 m(small_config(G, N, H, W), Device::CPU);
+    m.init(1);
+    Batch b = pattern_batch(N, G, H, W);
+    m.forward(b.x);
+    Tensor d = Tensor::from_vector({N, G}, {0.5f, -1.f, 0.25f, 2.f, -0.5f, 1.f}, Device::CPU);
+    m.zero_grad();
+    m.backward(d);
+    std::vector<std::vector<float>> once;
+    for (const auto& g : m.gradients()) once.push_back(g.tensor.to_host());
+    m.backward(d);
+    auto twice = m.gradients();
+    for (size_t i = 0; i < once.size(); ++i) {
+        std::vector<float> want(once[i]);
+        for (float& v : want) v *= 2.f;
+        INFO(twice[i].name);
+        GNET_CHECK_CLOSE(twice[i].tensor.to_host(), want, (Tolerance{1e-7, 1e-5}));
+    }
+    CHECK(sums(once.front()).abs_sum > 0);
+    m.zero_grad();
+    for (const auto& g : m.gradients()) CHECK(sums(g.tensor.to_host()).abs_sum == 0);
+}
+
 TEST_CASE("ResNet18 rejects bad inputs with clear errors") {
     ResNet18 m(small_config(4, 2, 32, 32), Device::CPU);
     CHECK_THROWS_WITH(m.forward(Tensor::zeros({2, 1, 32, 31}, Device::CPU)),
