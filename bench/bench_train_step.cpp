@@ -133,8 +133,8 @@ void run_gpu(const Options& o, Report& report) {
             Batch bc = make_batch(N, Device::CPU);
             float lc = c.train_step(bc.x, bc.targets, &bc.pos_weight, adam);
             if (!(std::fabs(lg - lc) <= 1e-4 * std::fabs(lc)))
-                throw Error("GPU train step loss " + std::to_string(lg) + " differs from the CPU twin's " +
-                            std::to_string(lc));
+                throw Error("GPU train step loss " + std::to_string(lg) +
+                            " differs from the CPU twin's " + std::to_string(lc));
         }
         float loss = 0;
         Timing t = time_gpu(

@@ -28,12 +28,12 @@
 namespace gnet {
 
 class InitRng {
-public:
+  public:
     explicit InitRng(uint64_t seed) : engine_(seed) {}
     double uniform();  // [0, 1), 53 random bits
     double normal();   // standard normal (Box-Muller, both values of a pair used in turn)
 
-private:
+  private:
     std::mt19937_64 engine_;
     bool have_spare_ = false;
     double spare_ = 0;

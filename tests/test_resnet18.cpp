@@ -31,19 +31,21 @@ constexpr double kUpdateSumPerElement = 1e-3;
 constexpr double kUpdateSampleAtol = 1e-3;
 
 Json load_reference() {
-    return Json::parse(gnet::test::read_text(gnet::test::fixtures_dir() +
-                                             "/resnet18_reference.json"));
+    return Json::parse(
+        gnet::test::read_text(gnet::test::fixtures_dir() + "/resnet18_reference.json"));
 }
 
 std::vector<double> numbers(const Json& a) {
     std::vector<double> v;
-    for (const Json& x : a.as_array()) v.push_back(x.as_number());
+    for (const Json& x : a.as_array())
+        v.push_back(x.as_number());
     return v;
 }
 
 double max_abs(const std::vector<double>& v) {
     double m = 0;
-    for (double x : v) m = std::max(m, std::fabs(x));
+    for (double x : v)
+        m = std::max(m, std::fabs(x));
     return m;
 }
 
@@ -75,7 +77,8 @@ void check_checksums(const std::string& name, const std::vector<float>& got, con
     Sums s = sums(got);
     double rnorm = ref.at("norm").as_number();
     CHECK(std::fabs(s.norm - rnorm) <= rtol * rnorm + 1e-12);
-    CHECK(std::fabs(s.sum - ref.at("sum").as_number()) <= rtol * ref.at("abs_sum").as_number() + 1e-12);
+    CHECK(std::fabs(s.sum - ref.at("sum").as_number()) <=
+          rtol * ref.at("abs_sum").as_number() + 1e-12);
     double rms = rnorm / std::sqrt(double(got.size()));
     for (const Json& smp : ref.at("samples").as_array()) {
         size_t i = size_t(smp.at(size_t(0)).as_int());
@@ -106,7 +109,8 @@ Batch pattern_batch(int N, int G, int H, int W) {
 
 std::vector<float> train_losses(ResNet18& m, const Batch& b, int steps, AdamParams adam) {
     std::vector<float> out;
-    for (int s = 0; s < steps; ++s) out.push_back(m.train_step(b.x, b.targets, &b.pos_weight, adam));
+    for (int s = 0; s < steps; ++s)
+        out.push_back(m.train_step(b.x, b.targets, &b.pos_weight, adam));
     return out;
 }
 
@@ -117,19 +121,22 @@ TEST_CASE("ResNet18 state layout is torchvision's state_dict, name for name") {
     std::vector<StateEntry> layout = resnet18_state_layout(10);
     const Json::Array& names = ref.at("state_names").as_array();
     REQUIRE(layout.size() == names.size());
-    for (size_t i = 0; i < layout.size(); ++i) CHECK(layout[i].name == names[i].as_string());
+    for (size_t i = 0; i < layout.size(); ++i)
+        CHECK(layout[i].name == names[i].as_string());
     CHECK(layout.size() == 122);
 
     ResNet18 m(small_config(10, 1, 32, 32), Device::CPU);
     int64_t n_params = 0;
-    for (const auto& p : m.parameters()) n_params += p.tensor.numel();
+    for (const auto& p : m.parameters())
+        n_params += p.tensor.numel();
     CHECK(n_params == 11175370);  // torchvision resnet18, 1 input channel, 10 classes
     CHECK(m.parameters().size() == 62);
     CHECK(m.gradient_arena().numel() == m.parameter_arena().numel());
     CHECK(m.adam_m_arena().numel() == m.parameter_arena().numel());
 }
 
-TEST_CASE("ResNet18 matches torchvision (float64): logits, loss, gradients, Adam, running stats, eval") {
+TEST_CASE(
+    "ResNet18 matches torchvision (float64): logits, loss, gradients, Adam, running stats, eval") {
     Json ref = load_reference();
     const int N = int(ref.at("N").as_int()), H = int(ref.at("H").as_int()),
               W = int(ref.at("W").as_int()), G = int(ref.at("G").as_int());
@@ -142,7 +149,8 @@ TEST_CASE("ResNet18 matches torchvision (float64): logits, loss, gradients, Adam
     m.set_mode(Mode::Train);
 
     std::vector<std::vector<float>> before;
-    for (const auto& p : m.parameters()) before.push_back(p.tensor.to_host());
+    for (const auto& p : m.parameters())
+        before.push_back(p.tensor.to_host());
 
     AdamParams adam;
     adam.lr = float(ref.at("lr").as_number());
@@ -153,7 +161,8 @@ TEST_CASE("ResNet18 matches torchvision (float64): logits, loss, gradients, Adam
 
     // Gradients (the arena still holds them after Adam).
     const Json& grads = ref.at("grads");
-    for (const auto& g : m.gradients()) check_checksums(g.name, g.tensor.to_host(), grads.at(g.name), kGradRtol);
+    for (const auto& g : m.gradients())
+        check_checksums(g.name, g.tensor.to_host(), grads.at(g.name), kGradRtol);
 
     // One Adam step: u = (before - after) / lr.
     const Json& upd = ref.at("adam_update");
@@ -187,7 +196,8 @@ TEST_CASE("ResNet18 matches torchvision (float64): logits, loss, gradients, Adam
     }
 }
 
-TEST_CASE("ResNet18 eval mode: running statistics untouched, each sample independent of the batch") {
+TEST_CASE(
+    "ResNet18 eval mode: running statistics untouched, each sample independent of the batch") {
     const int G = 3, H = 32, W = 48;
     ResNet18 m(small_config(G, 3, H, W), Device::CPU);
     m.load_state_dict(resnet18_pattern_state(G), "pattern");
@@ -197,14 +207,17 @@ TEST_CASE("ResNet18 eval mode: running statistics untouched, each sample indepen
     std::vector<float> all = m.forward(b.x).to_host();
     std::vector<float> x0 = b.x.to_host();
     x0.resize(size_t(H) * W);
-    std::vector<float> one = m.forward(Tensor::from_vector({1, 1, H, W}, x0, Device::CPU)).to_host();
-    GNET_CHECK_CLOSE(one, std::vector<float>(all.begin(), all.begin() + G), (Tolerance{1e-6, 1e-5}));
+    std::vector<float> one =
+        m.forward(Tensor::from_vector({1, 1, H, W}, x0, Device::CPU)).to_host();
+    GNET_CHECK_CLOSE(one, std::vector<float>(all.begin(), all.begin() + G),
+                     (Tolerance{1e-6, 1e-5}));
     StFile s1 = m.state_dict();
     for (size_t i = 0; i < s0.tensors.size(); ++i) {
         CHECK(s0.tensors[i].f32 == s1.tensors[i].f32);
         CHECK(s0.tensors[i].i64 == s1.tensors[i].i64);
     }
-    CHECK_THROWS_WITH(m.backward(Tensor::zeros({1, G}, Device::CPU)), doctest::Contains("train-mode"));
+    CHECK_THROWS_WITH(m.backward(Tensor::zeros({1, G}, Device::CPU)),
+                      doctest::Contains("train-mode"));
 }
 
 TEST_CASE("ResNet18 backward accumulates parameter gradients; zero_grad clears them") {
@@ -217,18 +230,21 @@ TEST_CASE("ResNet18 backward accumulates parameter gradients; zero_grad clears t
     m.zero_grad();
     m.backward(d);
     std::vector<std::vector<float>> once;
-    for (const auto& g : m.gradients()) once.push_back(g.tensor.to_host());
+    for (const auto& g : m.gradients())
+        once.push_back(g.tensor.to_host());
     m.backward(d);
     auto twice = m.gradients();
     for (size_t i = 0; i < once.size(); ++i) {
         std::vector<float> want(once[i]);
-        for (float& v : want) v *= 2.f;
+        for (float& v : want)
+            v *= 2.f;
         INFO(twice[i].name);
         GNET_CHECK_CLOSE(twice[i].tensor.to_host(), want, (Tolerance{1e-7, 1e-5}));
     }
     CHECK(sums(once.front()).abs_sum > 0);
     m.zero_grad();
-    for (const auto& g : m.gradients()) CHECK(sums(g.tensor.to_host()).abs_sum == 0);
+    for (const auto& g : m.gradients())
+        CHECK(sums(g.tensor.to_host()).abs_sum == 0);
 }
 
 TEST_CASE("ResNet18 rejects bad inputs with clear errors") {
@@ -251,15 +267,18 @@ TEST_CASE("torchvision initialisation statistics and seeding") {
     for (const auto& p : m.parameters()) {
         std::vector<float> v = p.tensor.to_host();
         Sums s = sums(v);
-        double n = double(v.size()), mean = s.sum / n, sd = std::sqrt(s.norm * s.norm / n - mean * mean);
+        double n = double(v.size()), mean = s.sum / n,
+               sd = std::sqrt(s.norm * s.norm / n - mean * mean);
         INFO(p.name);
         if (p.tensor.rank() == 4) {
-            double want = std::sqrt(2.0 / double(p.tensor.dim(0) * p.tensor.dim(2) * p.tensor.dim(3)));
+            double want =
+                std::sqrt(2.0 / double(p.tensor.dim(0) * p.tensor.dim(2) * p.tensor.dim(3)));
             CHECK(std::fabs(sd / want - 1.0) < 6.0 / std::sqrt(n) + 0.01);
             CHECK(std::fabs(mean) < 6.0 * want / std::sqrt(n));
         } else if (p.name.rfind("fc.", 0) == 0) {
             double bound = 1.0 / std::sqrt(512.0);
-            for (float x : v) CHECK(std::fabs(x) <= bound);
+            for (float x : v)
+                CHECK(std::fabs(x) <= bound);
         } else if (p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0) {
             CHECK(v == std::vector<float>(v.size(), 1.f));
         } else {
@@ -324,7 +343,9 @@ TEST_CASE("resume from a checkpoint and optimizer state continues the same loss 
     CHECK(train_losses(f, b, 3, adam)[1] != cont[1]);
 }
 
-TEST_CASE("a gnet checkpoint loads into torchvision (runs scripts/check_checkpoint_in_torch.py when GNET_TORCH_CHECK=1)") {
+TEST_CASE(
+    "a gnet checkpoint loads into torchvision (runs scripts/check_checkpoint_in_torch.py when "
+    "GNET_TORCH_CHECK=1)") {
     const char* want = std::getenv("GNET_TORCH_CHECK");
     if (!want || std::string(want) != "1") {
         MESSAGE("skipped: set GNET_TORCH_CHECK=1 (needs /usr/bin/python3 with torch, torchvision)");
@@ -351,8 +372,10 @@ TEST_CASE("a gnet checkpoint loads into torchvision (runs scripts/check_checkpoi
     expect.pop_back();
     auto r = gnet::test::run_command("/usr/bin/python3 " + gnet::test::fixtures_dir() +
                                      "/../../scripts/check_checkpoint_in_torch.py " +
-                                     dir.file("m.safetensors") + " --height 64 --width 96 --batch 2 "
-                                     "--expect=" + expect);
+                                     dir.file("m.safetensors") +
+                                     " --height 64 --width 96 --batch 2 "
+                                     "--expect=" +
+                                     expect);
     INFO(r.out << r.err);
     CHECK(r.exit_code == 0);
 }

@@ -47,7 +47,8 @@ Batch batch(int N, Device d) {
 
 double max_abs(const std::vector<float>& v) {
     double m = 0;
-    for (float x : v) m = std::max(m, double(std::fabs(x)));
+    for (float x : v)
+        m = std::max(m, double(std::fabs(x)));
     return m;
 }
 
@@ -78,13 +79,15 @@ TEST_CASE("ResNet18 GPU matches the CPU twin: logits, loss, gradients, running s
     float lc = cpu_model.train_step(bc.x, bc.targets, &bc.pos_weight, adam);
     float lg = gpu_model.train_step(bg.x, bg.targets, &bg.pos_weight, adam);
     CHECK(std::fabs(lg - lc) <= kLossRel * std::fabs(lc) + 1e-7);
-    check_rel(gpu_model.logits().to_host(), cpu_model.logits().to_host(), kLogitRel, "train logits");
+    check_rel(gpu_model.logits().to_host(), cpu_model.logits().to_host(), kLogitRel,
+              "train logits");
 
     auto gc = cpu_model.gradients();
     auto gg = gpu_model.gradients();
     REQUIRE(gc.size() == gg.size());
     for (size_t i = 0; i < gc.size(); ++i)
-        check_rel(gg[i].tensor.to_host(), gc[i].tensor.to_host(), kGradRel, "gradient " + gc[i].name);
+        check_rel(gg[i].tensor.to_host(), gc[i].tensor.to_host(), kGradRel,
+                  "gradient " + gc[i].name);
 
     StFile sc = cpu_model.state_dict(), sg = gpu_model.state_dict();
     for (size_t i = 0; i < sc.tensors.size(); ++i) {
@@ -105,13 +108,18 @@ TEST_CASE("ResNet18 GPU train step allocates nothing and is deterministic") {
         ResNet18 m(config(N), Device::CUDA, stream);
         m.init(9);
         std::vector<float> first;
-        first.push_back(m.train_step(b.x, b.targets, &b.pos_weight, adam));  // warm-up
+        // Warm-up: every kernel runs once (lazy module loading may take device memory then).
+        first.push_back(m.train_step(b.x, b.targets, &b.pos_weight, adam));
+        m.set_mode(Mode::Eval);
+        m.forward(b.x);
+        m.set_mode(Mode::Train);
         GNET_CUDA_CHECK(cudaDeviceSynchronize());
         size_t free_before = 0, free_after = 0, total = 0;
         GNET_CUDA_CHECK(cudaMemGetInfo(&free_before, &total));
         const float* params = m.parameter_arena().data();
         const float* acts = m.activation_arena().data();
-        for (int s = 0; s < 3; ++s) first.push_back(m.train_step(b.x, b.targets, &b.pos_weight, adam));
+        for (int s = 0; s < 3; ++s)
+            first.push_back(m.train_step(b.x, b.targets, &b.pos_weight, adam));
         m.set_mode(Mode::Eval);
         m.forward(b.x);
         m.set_mode(Mode::Train);
@@ -120,14 +128,17 @@ TEST_CASE("ResNet18 GPU train step allocates nothing and is deterministic") {
         CHECK(free_after == free_before);
         CHECK(m.parameter_arena().data() == params);
         CHECK(m.activation_arena().data() == acts);
-        for (float l : first) CHECK(std::isfinite(l));
+        for (float l : first)
+            CHECK(std::isfinite(l));
 
         ResNet18 again(config(N), Device::CUDA, stream);
         again.init(9);
         std::vector<float> second;
-        for (int s = 0; s < 4; ++s) second.push_back(again.train_step(b.x, b.targets, &b.pos_weight, adam));
+        for (int s = 0; s < 4; ++s)
+            second.push_back(again.train_step(b.x, b.targets, &b.pos_weight, adam));
         CHECK(second == first);
-        MESSAGE("GPU losses: " << first[0] << " " << first[1] << " " << first[2] << " " << first[3]);
+        MESSAGE("GPU losses: " << first[0] << " " << first[1] << " " << first[2] << " "
+                               << first[3]);
     }
     GNET_CUDA_CHECK(cudaStreamDestroy(stream));
 }
@@ -143,7 +154,8 @@ TEST_CASE("a checkpoint written from the GPU model loads on the CPU with the sam
     Tensor t = Tensor::from_vector({1, kG}, pattern_targets(1, kG), Device::CUDA);
     g.train_step(x, t, nullptr, AdamParams{});
     CheckpointMeta meta;
-    for (int i = 0; i < kG; ++i) meta.genres.push_back("g" + std::to_string(i));
+    for (int i = 0; i < kG; ++i)
+        meta.genres.push_back("g" + std::to_string(i));
     write_checkpoint(dir.file("m.safetensors"), g, meta);
     ResNet18 h(c, Device::CPU);
     load_checkpoint(read_checkpoint(dir.file("m.safetensors")), h);
