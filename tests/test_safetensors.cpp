@@ -271,8 +271,12 @@ TEST_CASE(
     safetensors_write(path, named);
     CHECK(read_checkpoint_error(path).find("lists 4 genres but fc.weight has 3 rows") !=
           std::string::npos);
-    // A genres file that disagrees.
+    // Genre names from a genres file when the metadata has none.
     safetensors_write(path, state);
+    gnet::test::write_text(dir.file("three.txt"), "rock\njazz\nmetal\n");
+    CHECK(read_checkpoint(path, dir.file("three.txt")).meta.genres ==
+          std::vector<std::string>{"rock", "jazz", "metal"});
+    // A genres file that disagrees.
     gnet::test::write_text(dir.file("genres.txt"), "a\nb\n");
     CHECK(read_checkpoint_error(path, dir.file("genres.txt")).find("2 genres") !=
           std::string::npos);
