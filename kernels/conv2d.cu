@@ -15,7 +15,12 @@
 //   backward_data    A = w^T (k-fastest)                              B = dy gathered (row-fastest)
 //   backward_weight  A = dy (k-fastest: contiguous along pixels)      B = x gathered (k-fastest)
 // Index decompositions by the kernel size use compile-time divisors for 1x1, 3x3 and 7x7
-// (template KS), a runtime divisor otherwise.
+// (template KS) in forward and backward_weight, a runtime divisor otherwise; other runtime divisors
+// in the K loop go through FastDiv (multiply-high + shift).
+//
+// blockIdx.z is the pass's third axis: unused by forward, the stride phase (ph, pw) of dx in
+// backward_data (each phase a dense GEMM over only the taps that reach it: a 3x3/2 conv no longer
+// multiplies the 3/4 structural zeros of a zero-stuffed dy), the K slice in backward_weight.
 //
 // backward_weight has a long K (N*OH*OW) and few output tiles: K is split over blockIdx.z into
 // slices written to `workspace` (splits, OC, C*KH*KW) and summed in slice order by a second
