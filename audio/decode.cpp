@@ -2,6 +2,8 @@
 
 #include <sndfile.h>
 
+#include <cmath>
+#include <filesystem>
 #include <memory>
 
 #include "kernels/error.h"
@@ -34,7 +36,12 @@ std::string format_name(int format) {
 DecodedAudio decode_audio(const std::string& path) {
     SF_INFO info{};
     SndfilePtr file(sf_open(path.c_str(), SFM_READ, &info));
-    if (!file) fail(path, sf_strerror(nullptr));
+    if (!file) {
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec)
+            fail(path, "the file is empty (0 bytes)");
+        fail(path, sf_strerror(nullptr));
+    }
     if (info.channels <= 0 || info.samplerate <= 0)
         fail(path, "libsndfile reports " + std::to_string(info.channels) + " channels at " +
                        std::to_string(info.samplerate) + " Hz");
@@ -55,6 +62,8 @@ DecodedAudio decode_audio(const std::string& path) {
             float sum = 0.f;
             for (int c = 0; c < ch; ++c) sum += frame[c];
             out.mono[base + size_t(i)] = ch == 1 ? sum : sum * inv_ch;
+            if (!std::isfinite(sum))  // only float/double files can hold these
+                fail(path, "sample " + std::to_string(base + size_t(i)) + " is not a finite number (NaN or Inf)");
         }
     }
     if (sf_error(file.get()) != SF_ERR_NO_ERROR) fail(path, sf_strerror(file.get()));

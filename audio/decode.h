@@ -3,8 +3,8 @@
 //
 // The file is read in fixed-size blocks until libsndfile reports the end (the frame count in the
 // header is not trusted for the buffer size) and downmixed to mono as the mean of the channels.
-// An unreadable, empty, truncated or unsupported file is a gnet::Error whose message names the file
-// and gives libsndfile's reason.
+// An unreadable, empty, truncated or unsupported file, or a float file holding NaN or Inf, is a
+// gnet::Error whose message names the file and gives the reason (libsndfile's where it has one).
 #pragma once
 
 #include <cstdint>

@@ -86,11 +86,13 @@ void CpuSpectrogram::frames_fft(const float* chunk, Work& work) const {
     const int64_t L = cfg_.chunk_samples();
     for (int t = 0; t < T; ++t) {
         float* frame = work.frames.get() + size_t(t) * size_t(N);
-        const int64_t start = int64_t(t) * hop - N / 2;  // centred: frame t is centred on sample t*hop
-        for (int n = 0; n < N; ++n) {
-            const int64_t i = start + n;
-            frame[n] = (i >= 0 && i < L) ? chunk[i] * window_[size_t(n)] : 0.f;
-        }
+        // Centred: frame t covers samples [t*hop - N/2, t*hop + N/2); zeros outside the chunk.
+        const int64_t start = int64_t(t) * hop - N / 2;
+        const int n0 = int(std::clamp<int64_t>(-start, 0, N));     // first sample inside the chunk
+        const int n1 = int(std::clamp<int64_t>(L - start, n0, N));  // one past the last
+        for (int n = 0; n < n0; ++n) frame[n] = 0.f;
+        for (int n = n0; n < n1; ++n) frame[n] = chunk[start + n] * window_[size_t(n)];
+        for (int n = n1; n < N; ++n) frame[n] = 0.f;
     }
     fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan_), work.frames.get(), work.spectra.get());
 }
@@ -109,20 +111,24 @@ std::vector<float> CpuSpectrogram::power_frames(const float* chunk) const {
 void CpuSpectrogram::compute_chunk(const float* chunk, float* out, Work& work) const {
     const int T = cfg_.frames(), F = cfg_.n_freqs();
     frames_fft(chunk, work);
-    // Power in place of the frames (frames * n_freqs <= frames * n_fft floats), then the mel
-    // projection over each band's non-zero bins, summed in bin order (the GPU sums the same way).
-    float* power = work.frames.get();
+    // Power, transposed to (n_freqs, frames), in place of the frames (n_freqs * frames <= n_fft *
+    // frames floats); then the mel projection over each band's non-zero bins. Every output is summed
+    // in bin order from 0 (as the GPU sums it); the inner loop runs over frames, so it vectorises.
+    float* power_t = work.frames.get();
     const fftwf_complex* spec = work.spectra.get();
-    for (size_t i = 0; i < size_t(T) * size_t(F); ++i) power[i] = spec[i][0] * spec[i][0] + spec[i][1] * spec[i][1];
+    for (int t = 0; t < T; ++t)
+        for (int k = 0; k < F; ++k) {
+            const fftwf_complex& v = spec[size_t(t) * size_t(F) + size_t(k)];
+            power_t[size_t(k) * size_t(T) + size_t(t)] = v[0] * v[0] + v[1] * v[1];
+        }
     for (int m = 0; m < fb_.n_mels; ++m) {
         const float* w = fb_.weights.data() + size_t(m) * size_t(F);
-        const int k0 = fb_.begin[size_t(m)], k1 = fb_.end[size_t(m)];
         float* row = out + size_t(m) * size_t(T);
-        for (int t = 0; t < T; ++t) {
-            const float* p = power + size_t(t) * size_t(F);
-            float acc = 0.f;
-            for (int k = k0; k < k1; ++k) acc += w[k] * p[k];
-            row[t] = acc;
+        std::fill(row, row + T, 0.f);
+        for (int k = fb_.begin[size_t(m)]; k < fb_.end[size_t(m)]; ++k) {
+            const float wk = w[k];
+            const float* p = power_t + size_t(k) * size_t(T);
+            for (int t = 0; t < T; ++t) row[t] += wk * p[t];
         }
     }
     cpu::db_normalize_chunk(out, int64_t(fb_.n_mels) * T, float(cfg_.top_db));

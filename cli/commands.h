@@ -18,6 +18,8 @@ void register_info(CLI::App& app, Context& ctx);
 void register_prepare(CLI::App& app, Context& ctx);
 void register_demo_data(CLI::App& app, Context& ctx);
 void register_spectrogram(CLI::App& app, Context& ctx);
+void register_predict(CLI::App& app, Context& ctx);
+void register_bench(CLI::App& app, Context& ctx);
 
 // The --device option every command shares: auto | cpu | cuda.
 void add_device_option(CLI::App& cmd, std::string& device);

@@ -31,11 +31,14 @@ int main(int argc, char** argv) {
         "  gnet info                                  build, GPUs and library versions\n"
         "  gnet prepare music/ --out data/            folder per genre -> training set\n"
         "  gnet spectrogram song.mp3 -o song.npy      log-mel images of a song (--png: a picture)\n"
+        "  gnet predict song.mp3 -m run/best.safetensors --strategy max\n"
         "  gnet <command> --help                      options and examples of one command\n");
     gnet::cli::Context ctx;
     gnet::cli::register_info(app, ctx);
     gnet::cli::register_prepare(app, ctx);
     gnet::cli::register_spectrogram(app, ctx);
+    gnet::cli::register_predict(app, ctx);
+    gnet::cli::register_bench(app, ctx);
     gnet::cli::register_demo_data(app, ctx);
 
     try {

@@ -17,6 +17,8 @@
 // the first stage's partials are parked in the output (y forward, dx backward) before the
 // elementwise kernel overwrites it; hence y must not overlap x or residual, and dx must not overlap
 // x, y, dy or dresidual (checked, an Error otherwise). No other scratch memory is needed.
+// GPU limits (checked): fewer than 2^31 values per tensor, C <= 65535 (backward: C <= 4096), y and
+// dx 8-byte aligned (16 for the float4 path, taken when HW % 4 == 0 and all pointers allow it).
 #pragma once
 
 #include <cstdint>

@@ -145,6 +145,30 @@ TEST_CASE("WAV, FLAC and OGG/Vorbis written with libsndfile decode back; stereo 
     }
 }
 
+TEST_CASE("MP3 (44.1 kHz stereo) and Opus (48 kHz) written with libsndfile load at 22050 Hz") {
+    TempDir dir;
+    struct Case {
+        const char* name;
+        int format;
+        int rate;
+    };
+    for (const Case& c : {Case{"t.mp3", SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 44100},
+                          Case{"t.opus", SF_FORMAT_OGG | SF_FORMAT_OPUS, 48000}}) {
+        INFO(c.name);
+        const int64_t n = int64_t(c.rate) * 3;
+        auto tone = gnet::test::sine(880.0, n, c.rate, 0.4);
+        std::vector<float> inter(size_t(2 * n));
+        for (int64_t i = 0; i < n; ++i) inter[size_t(2 * i)] = inter[size_t(2 * i + 1)] = tone[size_t(i)];
+        const std::string p = dir.file(c.name);
+        write_audio(p, inter, 2, c.rate, c.format);
+        LoadedAudio a = load_audio(p);
+        CHECK(a.source_rate == c.rate);
+        CHECK(a.source_channels == 2);
+        CHECK(a.duration_seconds == doctest::Approx(3.0).epsilon(0.05));  // codec padding/delay
+        CHECK(zero_crossing_hz(a.samples, 22050) == doctest::Approx(880.0).epsilon(0.01));
+    }
+}
+
 TEST_CASE("44.1 kHz stereo -> 22050 Hz mono keeps a sine's frequency") {
     TempDir dir;
     const std::string p = dir.file("hi.wav");
@@ -194,6 +218,14 @@ TEST_CASE("bad files: a clear gnet::Error naming the file, never a crash") {
         const std::string p = dir.file("silent.wav");
         write_audio(p, {}, 1, 22050, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
         CHECK_THROWS_WITH_AS(decode_audio(p), doctest::Contains("no audio samples"), Error);
+    }
+    SUBCASE("a float WAV holding a NaN") {
+        const std::string p = dir.file("nan.wav");
+        auto x = gnet::test::sine(440.0, 1000, 22050);
+        x[500] = std::nanf("");
+        write_audio(p, x, 1, 22050, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+        CHECK_THROWS_WITH_AS(decode_audio(p), doctest::Contains("nan.wav"), Error);
+        CHECK_THROWS_WITH_AS(decode_audio(p), doctest::Contains("sample 500"), Error);
     }
     SUBCASE("a truncated FLAC") {
         const std::string full = dir.file("full.flac"), cut = dir.file("cut.flac");

@@ -80,7 +80,7 @@ private:
 };
 
 std::string chunk_file_name(size_t track, int64_t chunk) {
-    char buf[40];
+    char buf[64];
     std::snprintf(buf, sizeof buf, "%06zu_%03lld.npy", track, static_cast<long long>(chunk));
     return buf;
 }
