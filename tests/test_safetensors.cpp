@@ -191,6 +191,24 @@ TEST_CASE("safetensors: every corrupt file is an Error naming the file, never a 
         std::string e = parse_error(good.substr(0, cut));
         CHECK_MESSAGE(e.find("bad.safetensors") != std::string::npos, "cut at " << cut);
     }
+    // Random byte flips and truncated headers: an Error or a valid parse, never another exception.
+    uint64_t state = 12345;
+    int errors = 0;
+    for (int trial = 0; trial < 3000; ++trial) {
+        std::string m = good;
+        for (int f = 0; f < 1 + trial % 3; ++f) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = size_t(state >> 33) % std::min<size_t>(m.size(), 8 + 200);
+            m[pos] = char((state >> 13) & 0xff);
+        }
+        try {
+            safetensors_parse(m, "fuzz.safetensors");
+        } catch (const Error& e) {
+            ++errors;
+            CHECK(std::string(e.what()).find("fuzz.safetensors") != std::string::npos);
+        }
+    }
+    CHECK(errors > 2000);
     // Reading a missing file names it.
     CHECK_THROWS_WITH(safetensors_read("/nonexistent/x.safetensors"),
                       doctest::Contains("/nonexistent/x.safetensors"));
