@@ -121,7 +121,7 @@ class ResNet18 {
     const Arena& adam_v_arena() const { return adam_v_; }
     const Arena& activation_arena() const { return acts_; }
 
-    // The logits and the loss of the last train_step / loss computation, on the model's device.
+    // A view of the logits (N, G) of the last forward (or train_step) on the model's device.
     Tensor logits() const;
 
   private:
