@@ -15,7 +15,12 @@
 //   backward_data    A = w^T (k-fastest)                              B = dy gathered (row-fastest)
 //   backward_weight  A = dy (k-fastest: contiguous along pixels)      B = x gathered (k-fastest)
 // Index decompositions by the kernel size use compile-time divisors for 1x1, 3x3 and 7x7
-// (template KS), a runtime divisor otherwise.
+// (template KS) in forward and backward_weight, a runtime divisor otherwise; other runtime divisors
+// in the K loop go through FastDiv (multiply-high + shift).
+//
+// blockIdx.z is the pass's third axis: unused by forward, the stride phase (ph, pw) of dx in
+// backward_data (each phase a dense GEMM over only the taps that reach it: a 3x3/2 conv no longer
+// multiplies the 3/4 structural zeros of a zero-stuffed dy), the K slice in backward_weight.
 //
 // backward_weight has a long K (N*OH*OW) and few output tiles: K is split over blockIdx.z into
 // slices written to `workspace` (splits, OC, C*KH*KW) and summed in slice order by a second
@@ -29,6 +34,13 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/error.h"
+
+// `#pragma unroll` for the device pass only (the host pass of these GNET_HD helpers would warn).
+#if defined(__CUDA_ARCH__)
+#define GNET_UNROLL _Pragma("unroll")
+#else
+#define GNET_UNROLL
+#endif
 
 namespace gnet::gpu {
 namespace {
@@ -67,6 +79,7 @@ KernelSize<KS> kernel_size(const Conv2dParams& p) {
     return KernelSize<KS>{p.KH * p.KW, p.KW};
 }
 
+GNET_HD int imax(int a, int b) { return a > b ? a : b; }
 GNET_HD bool inside(int i, int n) { return unsigned(i) < unsigned(n); }
 
 // Read-only load through the non-coherent cache on the device. The tile helpers and the pass
@@ -79,28 +92,48 @@ GNET_HD float load_ro(const float* ptr) {
 #endif
 }
 
+// n / d for 0 <= n < 2^31 and 1 <= d < 2^31 by a multiply-high, an add and a shift
+// (round-up reciprocal: shift = ceil(log2 d), mult = floor(2^32 (2^shift - d) / d) + 1).
+struct FastDiv {
+    uint32_t d, mult, shift;
+    static GNET_HD FastDiv make(uint32_t d) {
+        uint32_t shift = 0;
+        while ((uint64_t(1) << shift) < d) ++shift;
+        const uint64_t mult = ((uint64_t(1) << 32) * ((uint64_t(1) << shift) - d)) / d + 1;
+        return FastDiv{d, uint32_t(mult), shift};
+    }
+    GNET_HD int div(int n) const {
+#if defined(__CUDA_ARCH__)
+        const uint32_t hi = __umulhi(uint32_t(n), mult);
+#else
+        const uint32_t hi = uint32_t((uint64_t(uint32_t(n)) * mult) >> 32);
+#endif
+        return int((hi + uint32_t(n)) >> shift);
+    }
+};
+
 GNET_HD void store_k_fastest(SmemTile& s, const float (&r)[kLoads], int tid) {
-#pragma unroll
+    GNET_UNROLL
     for (int i = 0; i < kLoads; ++i) s[tid % kBK][tid / kBK + i * (kThreads / kBK)] = r[i];
 }
 
 GNET_HD void store_row_fastest(SmemTile& s, const float (&r)[kLoads], int tid) {
-#pragma unroll
+    GNET_UNROLL
     for (int i = 0; i < kLoads; ++i) s[tid / kBN + i * (kThreads / kBN)][tid % kBN] = r[i];
 }
 
 // acc += As^T * Bs for this thread's 4x4 tile.
 GNET_HD void tile_multiply(const SmemTile& as, const SmemTile& bs,
                                               float (&acc)[kTM][kTN], int tm, int tn) {
-#pragma unroll
+    GNET_UNROLL
     for (int kk = 0; kk < kBK; ++kk) {
         const float4 a = *reinterpret_cast<const float4*>(&as[kk][tm * kTM]);
         const float4 b = *reinterpret_cast<const float4*>(&bs[kk][tn * kTN]);
         const float av[kTM] = {a.x, a.y, a.z, a.w};
         const float bv[kTN] = {b.x, b.y, b.z, b.w};
-#pragma unroll
+        GNET_UNROLL
         for (int i = 0; i < kTM; ++i)
-#pragma unroll
+            GNET_UNROLL
             for (int j = 0; j < kTN; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
 }
@@ -124,7 +157,13 @@ struct ForwardOp {
         int ih0, iw0;
     };
 
-    GNET_HD Thread thread_state(int m0, int n0, int tid) const {
+    GNET_HD int n_extent(int /*z*/) const { return N; }
+    GNET_HD void k_range(int /*z*/, int /*tiles_per_split*/, int& begin, int& end) const {
+        begin = 0;
+        end = K;
+    }
+
+    GNET_HD Thread thread_state(int m0, int n0, int tid, int /*z*/) const {
         Thread t;
         t.m0 = m0;
         const int n = n0 + tid % kBN;
@@ -142,12 +181,12 @@ struct ForwardOp {
     GNET_HD void load(const Thread& t, int k0, int tid, float (&ra)[kLoads],
                          float (&rb)[kLoads]) const {
         const int ka = k0 + tid % kBK;
-#pragma unroll
+        GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int m = t.m0 + tid / kBK + i * (kThreads / kBK);
             ra[i] = (m < M && ka < K) ? load_ro(w + int64_t(m) * K + ka) : 0.f;
         }
-#pragma unroll
+        GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int k = k0 + tid / kBN + i * (kThreads / kBN);
             float v = 0.f;
@@ -170,11 +209,11 @@ struct ForwardOp {
 
     GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int /*split*/) const {
         const int ohw = p.OH * p.OW;
-#pragma unroll
+        GNET_UNROLL
         for (int j = 0; j < kTN; ++j) {
             if (n + j >= N) continue;
             const int img = (n + j) / ohw, pix = (n + j) - img * ohw;
-#pragma unroll
+            GNET_UNROLL
             for (int i = 0; i < kTM; ++i)
                 if (m + i < M) y[(int64_t(img) * M + (m + i)) * ohw + pix] = acc[i][j];
         }
@@ -182,69 +221,118 @@ struct ForwardOp {
 };
 
 // ---------------------------------------------------------------------------------------------
-// backward_data: M = C, N = N*H*W, K = OC*KH*KW;
-//   dx(n, c, h, w) = sum_{oc,kh,kw} w(oc, c, kh, kw) * dy(n, oc, (h+pad-kh)/s, (w+pad-kw)/s)
-// where the division must be exact and land inside the output (gather: every dx element is
-// written by exactly one thread, no atomics).
+// backward_data, split by stride phase: the dx pixels with h % s == ph and w % s == pw only meet
+// the kernel taps kh == r_h (mod s), kw == r_w (mod s) with r_h = (ph + pad) % s, so every phase
+// (blockIdx.z = ph*s + pw) is a dense GEMM of its own, with no multiply by a structural zero:
+//   M = C, N = N*HH*WW (the phase's pixels), K = OC*TH*TW (its taps: kh = r_h + s*jh),
+//   dx(n, c, ph + s*hh, pw + s*ww) = sum_{oc,jh,jw} w(oc, c, kh, kw) * dy(n, oc, bh + hh - jh,
+//                                                                     bw + ww - jw)
+// with bh = (ph + pad - r_h)/s (exact). Gather: each dx element is written by one thread.
+// A phase with no taps (1x1/2: odd pixels) has K = 0 and writes zeros.
 // ---------------------------------------------------------------------------------------------
-template <int KS>
+struct DataPhase {
+    int ph, pw;    // pixel phase
+    int r_h, r_w;  // first kernel row/column of the phase
+    int TH, TW;    // taps per axis
+    int HH, WW;    // pixels per axis
+    int bh, bw;    // oh = bh + hh - jh
+};
+
+GNET_HD int phase_count(int in, int ph, int s) { return ph < in ? (in - ph + s - 1) / s : 0; }
+
+GNET_HD DataPhase data_phase(const Conv2dParams& p, int z) {
+    DataPhase f;
+    const int s = p.stride;
+    f.ph = z / s;
+    f.pw = z - f.ph * s;
+    f.r_h = (f.ph + p.pad) % s;
+    f.r_w = (f.pw + p.pad) % s;
+    f.TH = phase_count(p.KH, f.r_h, s);
+    f.TW = phase_count(p.KW, f.r_w, s);
+    f.HH = phase_count(p.H, f.ph, s);
+    f.WW = phase_count(p.W, f.pw, s);
+    f.bh = (f.ph + p.pad - f.r_h) / s;
+    f.bw = (f.pw + p.pad - f.r_w) / s;
+    return f;
+}
+
 struct BackwardDataOp {
     Conv2dParams p;
-    KernelSize<KS> ks;
     const float* dy;  // (N, OC, OH, OW)
-    const float* w;   // (OC, C, KH, KW): A(c, (oc,kh,kw)) = w[(oc*C + c)*KH*KW + kh*KW + kw]
+    const float* w;   // (OC, C, KH, KW)
     float* dx;        // (N, C, H, W)
-    int M, N, K;
+    int M;            // C
 
     struct Thread {
         int m0;
+        int K;             // OC*TH*TW of this block's phase
+        FastDiv taps, tw;  // k -> (oc, jh, jw)
+        int r_h, r_w;
         bool n_ok;
         const float* dy_img;
-        int th0, tw0;  // h + pad, w + pad
+        int ohb, owb;      // oh = ohb - jh, ow = owb - jw
     };
 
-    GNET_HD Thread thread_state(int m0, int n0, int tid) const {
+    GNET_HD int n_extent(int z) const {
+        const DataPhase f = data_phase(p, z);
+        return p.N * f.HH * f.WW;
+    }
+    GNET_HD void k_range(int z, int /*tiles_per_split*/, int& begin, int& end) const {
+        const DataPhase f = data_phase(p, z);
+        begin = 0;
+        end = p.OC * f.TH * f.TW;
+    }
+
+    GNET_HD Thread thread_state(int m0, int n0, int tid, int z) const {
+        const DataPhase f = data_phase(p, z);
         Thread t;
         t.m0 = m0;
+        t.K = p.OC * f.TH * f.TW;
+        t.taps = FastDiv::make(imax(1, f.TH * f.TW));
+        t.tw = FastDiv::make(imax(1, f.TW));
+        t.r_h = f.r_h;
+        t.r_w = f.r_w;
+        const int hw = imax(1, f.HH * f.WW);
         const int n = n0 + tid % kBN;
-        t.n_ok = n < N;
+        t.n_ok = n < p.N * f.HH * f.WW;
         const int nn = t.n_ok ? n : 0;
-        const int hw = p.H * p.W;
-        const int img = nn / hw, pix = nn - img * hw;
-        const int h = pix / p.W, wc = pix - h * p.W;
+        const int img = nn / hw, q = nn - img * hw;
+        const int hh = q / imax(1, f.WW), ww = q - hh * f.WW;
         t.dy_img = dy + int64_t(img) * p.OC * p.OH * p.OW;
-        t.th0 = h + p.pad;
-        t.tw0 = wc + p.pad;
+        t.ohb = f.bh + hh;
+        t.owb = f.bw + ww;
         return t;
     }
 
-    // Output coordinate o with o*stride == t, or -1.
-    GNET_HD int exact_div(int t) const {
-        if (t < 0) return -1;
-        if (p.stride == 1) return t;
-        const int o = t / p.stride;
-        return o * p.stride == t ? o : -1;
+    // k -> w offset (oc, c = 0, kh, kw) and the output offsets jh, jw.
+    GNET_HD void split_k(const Thread& t, int k, int& oc, int& jh, int& jw) const {
+        oc = t.taps.div(k);
+        const int r = k - oc * int(t.taps.d);
+        jh = t.tw.div(r);
+        jw = r - jh * int(t.tw.d);
     }
 
     GNET_HD void load(const Thread& t, int k0, int tid, float (&ra)[kLoads],
-                         float (&rb)[kLoads]) const {
+                      float (&rb)[kLoads]) const {
         const int ka = k0 + tid % kBK;
-        const int oca = ka / ks.khw(), ra_off = ka - oca * ks.khw();
-#pragma unroll
+        const bool ka_ok = ka < t.K;
+        int oc = 0, jh = 0, jw = 0;
+        if (ka_ok) split_k(t, ka, oc, jh, jw);
+        const int64_t w_off =
+            (int64_t(oc) * p.C * p.KH + (t.r_h + p.stride * jh)) * p.KW + (t.r_w + p.stride * jw);
+        const int c_step = p.KH * p.KW;
+        GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int c = t.m0 + tid / kBK + i * (kThreads / kBK);
-            ra[i] = (c < M && ka < K)
-                        ? load_ro(w + (int64_t(oca) * p.C + c) * ks.khw() + ra_off)
-                        : 0.f;
+            ra[i] = (ka_ok && c < M) ? load_ro(w + w_off + int64_t(c) * c_step) : 0.f;
         }
-#pragma unroll
+        GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int k = k0 + tid / kBN + i * (kThreads / kBN);
             float v = 0.f;
-            if (t.n_ok && k < K) {
-                const int oc = k / ks.khw(), r = k - oc * ks.khw();
-                const int kh = r / ks.kw(), kw = r - kh * ks.kw();
-                const int oh = exact_div(t.th0 - kh), ow = exact_div(t.tw0 - kw);
+            if (t.n_ok && k < t.K) {
+                split_k(t, k, oc, jh, jw);
+                const int oh = t.ohb - jh, ow = t.owb - jw;
                 if (inside(oh, p.OH) && inside(ow, p.OW))
                     v = load_ro(t.dy_img + (int64_t(oc) * p.OH + oh) * p.OW + ow);
             }
@@ -253,20 +341,23 @@ struct BackwardDataOp {
     }
 
     GNET_HD void store(SmemTile& as, SmemTile& bs, const float (&ra)[kLoads],
-                          const float (&rb)[kLoads], int tid) const {
+                       const float (&rb)[kLoads], int tid) const {
         store_k_fastest(as, ra, tid);
         store_row_fastest(bs, rb, tid);
     }
 
-    GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int /*split*/) const {
-        const int hw = p.H * p.W;
-#pragma unroll
+    GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int z) const {
+        const DataPhase f = data_phase(p, z);
+        const int hw = f.HH * f.WW;
+        GNET_UNROLL
         for (int j = 0; j < kTN; ++j) {
-            if (n + j >= N) continue;
-            const int img = (n + j) / hw, pix = (n + j) - img * hw;
-#pragma unroll
+            if (n + j >= p.N * hw) continue;
+            const int img = (n + j) / hw, q = (n + j) - img * hw;
+            const int hh = q / f.WW, ww = q - hh * f.WW;
+            const int64_t pix = int64_t(f.ph + p.stride * hh) * p.W + (f.pw + p.stride * ww);
+            GNET_UNROLL
             for (int i = 0; i < kTM; ++i)
-                if (m + i < M) dx[(int64_t(img) * M + (m + i)) * hw + pix] = acc[i][j];
+                if (m + i < M) dx[(int64_t(img) * M + (m + i)) * p.H * p.W + pix] = acc[i][j];
         }
     }
 };
@@ -286,6 +377,7 @@ struct BackwardWeightOp {
     float* out;       // dw (OC, C*KH*KW), or the workspace (splits, OC, C*KH*KW)
     Accum accum;      // for out == dw
     int M, N, K;
+    FastDiv div_ohw, div_ow;  // k -> (n, oh, ow)
 
     struct Thread {
         int m0;
@@ -293,10 +385,17 @@ struct BackwardWeightOp {
         int kh[kLoads], kw[kLoads];
     };
 
-    GNET_HD Thread thread_state(int m0, int n0, int tid) const {
+    GNET_HD int n_extent(int /*z*/) const { return N; }
+    // Split z: K steps [z*tiles_per_split, (z+1)*tiles_per_split).
+    GNET_HD void k_range(int z, int tiles_per_split, int& begin, int& end) const {
+        begin = z * tiles_per_split * kBK;
+        end = begin + tiles_per_split * kBK < K ? begin + tiles_per_split * kBK : K;
+    }
+
+    GNET_HD Thread thread_state(int m0, int n0, int tid, int /*z*/) const {
         Thread t;
         t.m0 = m0;
-#pragma unroll
+        GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int n = n0 + tid / kBK + i * (kThreads / kBK);
             const int c = n / ks.khw(), r = n - c * ks.khw();
@@ -313,17 +412,17 @@ struct BackwardWeightOp {
         const bool k_ok = k < K;
         const int ohw = p.OH * p.OW;
         const int kk = k_ok ? k : 0;
-        const int img = kk / ohw, pix = kk - img * ohw;
-        const int oh = pix / p.OW, ow = pix - oh * p.OW;
+        const int img = div_ohw.div(kk), pix = kk - img * ohw;
+        const int oh = div_ow.div(pix), ow = pix - oh * p.OW;
         const float* dy_px = dy + int64_t(img) * M * ohw + pix;
-#pragma unroll
+        GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int oc = t.m0 + tid / kBK + i * (kThreads / kBK);
             ra[i] = (k_ok && oc < M) ? load_ro(dy_px + int64_t(oc) * ohw) : 0.f;
         }
         const float* x_img = x + int64_t(img) * p.C * p.H * p.W;
         const int ih0 = oh * p.stride - p.pad, iw0 = ow * p.stride - p.pad;
-#pragma unroll
+        GNET_UNROLL
         for (int i = 0; i < kLoads; ++i) {
             const int ih = ih0 + t.kh[i], iw = iw0 + t.kw[i];
             rb[i] = (k_ok && t.x_off[i] >= 0 && inside(ih, p.H) && inside(iw, p.W))
@@ -341,10 +440,10 @@ struct BackwardWeightOp {
     GNET_HD void write(int m, int n, const float (&acc)[kTM][kTN], int split) const {
         float* dst = out + int64_t(split) * M * N;
         const bool add = accum == Accum::Add;
-#pragma unroll
+        GNET_UNROLL
         for (int i = 0; i < kTM; ++i) {
             if (m + i >= M) continue;
-#pragma unroll
+            GNET_UNROLL
             for (int j = 0; j < kTN; ++j) {
                 if (n + j >= N) continue;
                 float* d = dst + int64_t(m + i) * N + (n + j);
@@ -367,10 +466,12 @@ static __global__ void __launch_bounds__(kThreads)
     const int tid = threadIdx.x;
     const int tm = tid / (kBN / kTN), tn = tid % (kBN / kTN);
     const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
-    const int k_begin = blockIdx.z * tiles_per_split * kBK;
-    const int k_end = min(op.K, k_begin + tiles_per_split * kBK);
+    const int z = blockIdx.z;
+    if (n0 >= op.n_extent(z)) return;  // the whole block is beyond this z's columns
+    int k_begin, k_end;
+    op.k_range(z, tiles_per_split, k_begin, k_end);
 
-    const typename Op::Thread t = op.thread_state(m0, n0, tid);
+    const typename Op::Thread t = op.thread_state(m0, n0, tid, z);
     float ra[kLoads], rb[kLoads];
     op.load(t, k_begin, tid, ra, rb);
     op.store(as[0], bs[0], ra, rb, tid);
@@ -387,7 +488,7 @@ static __global__ void __launch_bounds__(kThreads)
         __syncthreads();
         buf ^= 1;
     }
-    op.write(m0 + tm * kTM, n0 + tn * kTN, acc, blockIdx.z);
+    op.write(m0 + tm * kTM, n0 + tn * kTN, acc, z);
 }
 
 // dw (=, or += with Accum::Add) = sum over s in order of ws[s] (the split-K slices).
@@ -472,15 +573,15 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, float
 
 void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
                           Stream stream) {
-    const GemmShape g = checked_shape(p, p.C, int64_t(p.N) * p.H * p.W,
-                                      int64_t(p.OC) * p.KH * p.KW, "backward_data");
-    const int tiles = k_tiles(g.K);
-    switch (kernel_class(p)) {
-        case 1: launch_gemm(BackwardDataOp<1>{p, kernel_size<1>(p), dy, w, dx, g.M, g.N, g.K}, 1, tiles, stream); break;
-        case 3: launch_gemm(BackwardDataOp<3>{p, kernel_size<3>(p), dy, w, dx, g.M, g.N, g.K}, 1, tiles, stream); break;
-        case 7: launch_gemm(BackwardDataOp<7>{p, kernel_size<7>(p), dy, w, dx, g.M, g.N, g.K}, 1, tiles, stream); break;
-        default: launch_gemm(BackwardDataOp<0>{p, kernel_size<0>(p), dy, w, dx, g.M, g.N, g.K}, 1, tiles, stream); break;
-    }
+    checked_shape(p, p.C, int64_t(p.N) * p.H * p.W, int64_t(p.OC) * p.KH * p.KW, "backward_data");
+    GNET_CHECK(p.stride <= 64, "conv2d backward_data: stride above 64 is not supported");
+    // Phase (0, 0) has the most pixels; blocks beyond a smaller phase's columns return at once.
+    const int64_t n_max = int64_t(p.N) * ceil_div(p.H, p.stride) * ceil_div(p.W, p.stride);
+    const dim3 grid(unsigned(ceil_div(n_max, kBN)), unsigned(ceil_div(p.C, kBM)),
+                    unsigned(p.stride * p.stride));
+    conv2d_gemm_kernel<BackwardDataOp><<<grid, kThreads, 0, stream>>>(
+        BackwardDataOp{p, dy, w, dx, p.C}, 0);
+    GNET_LAUNCH_CHECK(stream);
 }
 
 size_t conv2d_workspace_bytes(const Conv2dParams& p) {
@@ -500,11 +601,12 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
     // Slices overwrite their part of the workspace; `accum` is applied by the reduction.
     float* out = s.splits > 1 ? static_cast<float*>(workspace) : dw;
     const Accum out_accum = s.splits > 1 ? Accum::Overwrite : accum;
+    const FastDiv ohw = FastDiv::make(uint32_t(p.OH * p.OW)), ow = FastDiv::make(uint32_t(p.OW));
     switch (kernel_class(p)) {
-        case 1: launch_gemm(BackwardWeightOp<1>{p, kernel_size<1>(p), x, dy, out, out_accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
-        case 3: launch_gemm(BackwardWeightOp<3>{p, kernel_size<3>(p), x, dy, out, out_accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
-        case 7: launch_gemm(BackwardWeightOp<7>{p, kernel_size<7>(p), x, dy, out, out_accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
-        default: launch_gemm(BackwardWeightOp<0>{p, kernel_size<0>(p), x, dy, out, out_accum, g.M, g.N, g.K}, s.splits, s.tiles_per_split, stream); break;
+        case 1: launch_gemm(BackwardWeightOp<1>{p, kernel_size<1>(p), x, dy, out, out_accum, g.M, g.N, g.K, ohw, ow}, s.splits, s.tiles_per_split, stream); break;
+        case 3: launch_gemm(BackwardWeightOp<3>{p, kernel_size<3>(p), x, dy, out, out_accum, g.M, g.N, g.K, ohw, ow}, s.splits, s.tiles_per_split, stream); break;
+        case 7: launch_gemm(BackwardWeightOp<7>{p, kernel_size<7>(p), x, dy, out, out_accum, g.M, g.N, g.K, ohw, ow}, s.splits, s.tiles_per_split, stream); break;
+        default: launch_gemm(BackwardWeightOp<0>{p, kernel_size<0>(p), x, dy, out, out_accum, g.M, g.N, g.K, ohw, ow}, s.splits, s.tiles_per_split, stream); break;
     }
     if (s.splits > 1) {
         const int64_t count = int64_t(g.M) * g.N;

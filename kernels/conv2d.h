@@ -16,8 +16,9 @@
 // call from several threads at once (each caller has its own scratch).
 // GPU twin (conv2d.cu): implicit GEMM (no col matrix in memory), 64x64 block tile, BK 16, 256
 // threads with a 4x4 register tile each, double-buffered shared memory. backward_data gathers
-// (no atomics); backward_weight splits K over blocks into `workspace` and sums the slices in a
-// fixed order (deterministic: the same inputs give bit-identical dw).
+// (no atomics), one GEMM per stride phase of dx so strided convs skip the structural zeros;
+// backward_weight splits K over blocks into `workspace` and sums the slices in a fixed order
+// (deterministic: the same inputs give bit-identical dw). Thread-safe: no state between calls.
 #pragma once
 
 #include <cstddef>

@@ -5,9 +5,11 @@
 //   forward          tmp (OC, B*P)  = w (OC, K) * col (K, B*P),      then tmp -> y  (per image)
 //   backward_data    dcol (K, B*P)  = w^T (K, OC) * dyc (OC, B*P),   then col2im dcol -> dx
 //   backward_weight  dw (OC, K)    += dyc (OC, B*P) * col^T (B*P, K)
-// with P = OH*OW and dyc = dy of the chunk laid out as (OC, B*P). One sgemm per chunk keeps the
-// GEMMs large (OpenBLAS runs them on all cores); im2col/col2im and the layout copies, which are
-// memory bound and single-threaded inside, are split over the chunk's images on std::threads.
+// with P = OH*OW and dyc = dy of the chunk laid out as (OC, B*P). Large maps (P >= 256) instead
+// run one sgemm per image on its column block of col/dcol and its own slice of y/dy (no layout
+// copy); small maps keep the one wide sgemm per chunk, which OpenBLAS runs far better than many
+// skinny ones. OpenBLAS threads every sgemm; im2col/col2im and the layout copies, which are
+// memory bound, are split over the chunk's images on std::threads.
 // The scratch matrices belong to the calling thread (thread_local, grown, never shrunk).
 #include "kernels/conv2d.h"
 
@@ -72,6 +74,15 @@ void parallel_for(int n, const Fn& fn) {
     for (int t = 1; t < threads; ++t) pool.emplace_back(range, t);
     range(0);
     for (auto& th : pool) th.join();
+}
+
+// Images with at least this many output pixels get one GEMM each, reading and writing the
+// image's own slice of y / dy in place; smaller images are batched into one wider GEMM (with a
+// layout copy), which keeps OpenBLAS efficient on the small late-layer maps.
+constexpr int64_t kPerImageGemmMinPixels = 256;
+
+bool per_image_gemms(const Conv2dParams& p, int chunk) {
+    return chunk == 1 || int64_t(p.OH) * p.OW >= kPerImageGemmMinPixels;
 }
 
 std::vector<float>& scratch(int which) {
@@ -152,17 +163,22 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, float
     const int64_t P = int64_t(p.OH) * p.OW;
     const int64_t x_img = int64_t(p.C) * p.H * p.W, y_img = int64_t(p.OC) * P;
     const int B = chunk_images(p);
+    const bool per_image = per_image_gemms(p, B);
     float* col = scratch_floats(0, int64_t(K) * B * P);
-    float* tmp = scratch_floats(1, int64_t(p.OC) * B * P);
+    float* tmp = per_image ? nullptr : scratch_floats(1, int64_t(p.OC) * B * P);
     for (int n0 = 0; n0 < p.N; n0 += B) {
         const int nb = std::min(B, p.N - n0);
         const int64_t ld = nb * P;
         parallel_for(nb, [&](int b) { im2col(p, x + (n0 + b) * x_img, col, ld, b * P); });
-        // A single image needs no reordering: the GEMM writes y directly.
-        float* out = nb == 1 ? y + n0 * y_img : tmp;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.OC, int(ld), K, 1.f, w, K, col,
-                    int(ld), 0.f, out, int(ld));
-        if (nb > 1) scatter_chunk(tmp, p.OC, P, nb, y + n0 * y_img);
+        if (per_image) {
+            for (int b = 0; b < nb; ++b)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.OC, int(P), K, 1.f, w, K,
+                            col + b * P, int(ld), 0.f, y + (n0 + b) * y_img, int(P));
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.OC, int(ld), K, 1.f, w, K, col,
+                        int(ld), 0.f, tmp, int(ld));
+            scatter_chunk(tmp, p.OC, P, nb, y + n0 * y_img);
+        }
     }
 }
 
@@ -171,18 +187,21 @@ void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w
     const int64_t P = int64_t(p.OH) * p.OW;
     const int64_t x_img = int64_t(p.C) * p.H * p.W, y_img = int64_t(p.OC) * P;
     const int B = chunk_images(p);
+    const bool per_image = per_image_gemms(p, B);
     float* dcol = scratch_floats(0, int64_t(K) * B * P);
-    float* dyc = scratch_floats(1, int64_t(p.OC) * B * P);
+    float* dyc = per_image ? nullptr : scratch_floats(1, int64_t(p.OC) * B * P);
     for (int n0 = 0; n0 < p.N; n0 += B) {
         const int nb = std::min(B, p.N - n0);
         const int64_t ld = nb * P;
-        const float* in = dy + n0 * y_img;
-        if (nb > 1) {
-            gather_chunk(in, p.OC, P, nb, dyc);
-            in = dyc;
+        if (per_image) {
+            for (int b = 0; b < nb; ++b)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, int(P), p.OC, 1.f, w, K,
+                            dy + (n0 + b) * y_img, int(P), 0.f, dcol + b * P, int(ld));
+        } else {
+            gather_chunk(dy + n0 * y_img, p.OC, P, nb, dyc);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, int(ld), p.OC, 1.f, w, K, dyc,
+                        int(ld), 0.f, dcol, int(ld));
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, int(ld), p.OC, 1.f, w, K, in,
-                    int(ld), 0.f, dcol, int(ld));
         parallel_for(nb, [&](int b) { col2im(p, dcol, ld, b * P, dx + (n0 + b) * x_img); });
     }
 }
@@ -193,20 +212,25 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
     const int64_t P = int64_t(p.OH) * p.OW;
     const int64_t x_img = int64_t(p.C) * p.H * p.W, y_img = int64_t(p.OC) * P;
     const int B = chunk_images(p);
+    const bool per_image = per_image_gemms(p, B);
     float* col = scratch_floats(0, int64_t(K) * B * P);
-    float* dyc = scratch_floats(1, int64_t(p.OC) * B * P);
+    float* dyc = per_image ? nullptr : scratch_floats(1, int64_t(p.OC) * B * P);
     for (int n0 = 0; n0 < p.N; n0 += B) {
         const int nb = std::min(B, p.N - n0);
         const int64_t ld = nb * P;
         parallel_for(nb, [&](int b) { im2col(p, x + (n0 + b) * x_img, col, ld, b * P); });
-        const float* in = dy + n0 * y_img;
-        if (nb > 1) {
-            gather_chunk(in, p.OC, P, nb, dyc);
-            in = dyc;
+        if (per_image) {
+            for (int b = 0; b < nb; ++b) {
+                const float beta = (n0 + b == 0 && accum == Accum::Overwrite) ? 0.f : 1.f;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.OC, K, int(P), 1.f,
+                            dy + (n0 + b) * y_img, int(P), col + b * P, int(ld), beta, dw, K);
+            }
+        } else {
+            gather_chunk(dy + n0 * y_img, p.OC, P, nb, dyc);
+            const float beta = (n0 == 0 && accum == Accum::Overwrite) ? 0.f : 1.f;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.OC, K, int(ld), 1.f, dyc,
+                        int(ld), col, int(ld), beta, dw, K);
         }
-        const float beta = (n0 == 0 && accum == Accum::Overwrite) ? 0.f : 1.f;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.OC, K, int(ld), 1.f, in, int(ld),
-                    col, int(ld), beta, dw, K);
     }
 }
 

@@ -107,7 +107,8 @@ std::vector<std::string> read_genres_file(const std::string& path) {
 std::map<std::string, std::string> checkpoint_metadata(const CheckpointMeta& meta) {
     std::map<std::string, std::string> m;
     Json genres = Json::array();
-    for (const std::string& g : meta.genres) genres.push_back(Json(g));
+    for (const std::string& g : meta.genres)
+        genres.push_back(Json(g));
     m[kGenresKey] = genres.dump();
 
     Json audio = Json::object();
@@ -124,7 +125,8 @@ std::map<std::string, std::string> checkpoint_metadata(const CheckpointMeta& met
     if (meta.thresholds.empty())
         for (size_t i = 0; i < meta.genres.size(); ++i)
             thresholds.push_back(Json(double(kDefaultThreshold)));
-    for (float t : meta.thresholds) thresholds.push_back(Json(float_for_json(t)));
+    for (float t : meta.thresholds)
+        thresholds.push_back(Json(float_for_json(t)));
     m[kThresholdsKey] = thresholds.dump();
 
     if (!meta.train.empty()) m[kTrainKey] = meta.train;
@@ -158,7 +160,8 @@ CheckpointMeta parse_checkpoint_metadata(const std::map<std::string, std::string
                         " genres but " + path + " has " + std::to_string(fc_rows) +
                         " outputs (fc.weight rows)");
     } else {
-        for (int g = 0; g < fc_rows; ++g) meta.genres.push_back("genre_" + std::to_string(g));
+        for (int g = 0; g < fc_rows; ++g)
+            meta.genres.push_back("genre_" + std::to_string(g));
     }
 
     it = metadata.find(kAudioKey);
@@ -186,8 +189,7 @@ CheckpointMeta parse_checkpoint_metadata(const std::map<std::string, std::string
     return meta;
 }
 
-Checkpoint read_checkpoint(const std::string& path,
-                           const std::optional<std::string>& genres_file) {
+Checkpoint read_checkpoint(const std::string& path, const std::optional<std::string>& genres_file) {
     Checkpoint ck;
     ck.path = path;
     ck.state = safetensors_read(path);

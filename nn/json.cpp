@@ -16,7 +16,7 @@ constexpr double kMaxExactInt = 9007199254740992.0;  // 2^53
 }
 
 class Parser {
-public:
+  public:
     explicit Parser(const std::string& s) : s_(s) {}
 
     Json parse_document() {
@@ -26,7 +26,7 @@ public:
         return v;
     }
 
-private:
+  private:
     [[noreturn]] void fail(const std::string& why) const {
         throw JsonError("JSON: " + why + " at byte " + std::to_string(i_));
     }
@@ -114,10 +114,14 @@ private:
         for (int k = 0; k < 4; ++k, ++i_) {
             char c = peek();
             v <<= 4;
-            if (c >= '0' && c <= '9') v |= unsigned(c - '0');
-            else if (c >= 'a' && c <= 'f') v |= unsigned(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') v |= unsigned(c - 'A' + 10);
-            else fail("bad \\u escape");
+            if (c >= '0' && c <= '9')
+                v |= unsigned(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= unsigned(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= unsigned(c - 'A' + 10);
+            else
+                fail("bad \\u escape");
         }
         return v;
     }
@@ -160,14 +164,30 @@ private:
             char e = peek();
             ++i_;
             switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
+                case '"':
+                    out += '"';
+                    break;
+                case '\\':
+                    out += '\\';
+                    break;
+                case '/':
+                    out += '/';
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
                 case 'u': {
                     unsigned cp = hex4();
                     if (cp >= 0xD800 && cp < 0xDC00) {
@@ -183,7 +203,9 @@ private:
                     put_utf8(out, cp);
                     break;
                 }
-                default: --i_; fail("bad escape in string");
+                default:
+                    --i_;
+                    fail("bad escape in string");
             }
         }
     }
@@ -194,20 +216,23 @@ private:
         if (peek() == '0') {
             ++i_;
         } else if (peek() >= '1' && peek() <= '9') {
-            while (peek() >= '0' && peek() <= '9') ++i_;
+            while (peek() >= '0' && peek() <= '9')
+                ++i_;
         } else {
             fail("bad number");
         }
         if (peek() == '.') {
             ++i_;
             if (!(peek() >= '0' && peek() <= '9')) fail("bad number: digits expected after '.'");
-            while (peek() >= '0' && peek() <= '9') ++i_;
+            while (peek() >= '0' && peek() <= '9')
+                ++i_;
         }
         if (peek() == 'e' || peek() == 'E') {
             ++i_;
             if (peek() == '+' || peek() == '-') ++i_;
             if (!(peek() >= '0' && peek() <= '9')) fail("bad number: digits expected in exponent");
-            while (peek() >= '0' && peek() <= '9') ++i_;
+            while (peek() >= '0' && peek() <= '9')
+                ++i_;
         }
         std::string text = s_.substr(start, i_ - start);
         double v = std::strtod(text.c_str(), nullptr);
@@ -223,13 +248,27 @@ void dump_string(const std::string& s, std::string& out) {
     out += '"';
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
             default:
                 if (c < 0x20) {
                     char buf[8];
@@ -260,10 +299,18 @@ void dump_number(double v, std::string& out) {
 
 void dump_value(const Json& v, std::string& out) {
     switch (v.type()) {
-        case Json::Type::Null: out += "null"; break;
-        case Json::Type::Bool: out += v.as_bool() ? "true" : "false"; break;
-        case Json::Type::Number: dump_number(v.as_number(), out); break;
-        case Json::Type::String: dump_string(v.as_string(), out); break;
+        case Json::Type::Null:
+            out += "null";
+            break;
+        case Json::Type::Bool:
+            out += v.as_bool() ? "true" : "false";
+            break;
+        case Json::Type::Number:
+            dump_number(v.as_number(), out);
+            break;
+        case Json::Type::String:
+            dump_string(v.as_string(), out);
+            break;
         case Json::Type::Array: {
             out += '[';
             bool first = true;
@@ -295,12 +342,18 @@ void dump_value(const Json& v, std::string& out) {
 
 const char* json_type_name(Json::Type type) {
     switch (type) {
-        case Json::Type::Null: return "null";
-        case Json::Type::Bool: return "a boolean";
-        case Json::Type::Number: return "a number";
-        case Json::Type::String: return "a string";
-        case Json::Type::Array: return "an array";
-        case Json::Type::Object: return "an object";
+        case Json::Type::Null:
+            return "null";
+        case Json::Type::Bool:
+            return "a boolean";
+        case Json::Type::Number:
+            return "a number";
+        case Json::Type::String:
+            return "a string";
+        case Json::Type::Array:
+            return "an array";
+        case Json::Type::Object:
+            return "an object";
     }
     return "?";
 }
@@ -315,7 +368,8 @@ Json Json::array(Array items) {
 Json Json::object(Object members) {
     Json j;
     j.type_ = Type::Object;
-    for (auto& [k, v] : members) j.set(k, std::move(v));
+    for (auto& [k, v] : members)
+        j.set(k, std::move(v));
     return j;
 }
 
@@ -386,7 +440,9 @@ const Json& Json::at(size_t index) const {
     return a[index];
 }
 
-void Json::push_back(Json value) { as_array().push_back(std::move(value)); }
+void Json::push_back(Json value) {
+    as_array().push_back(std::move(value));
+}
 
 size_t Json::size() const {
     if (is_array()) return array_.size();
@@ -400,6 +456,8 @@ std::string Json::dump() const {
     return out;
 }
 
-Json Json::parse(const std::string& text) { return Parser(text).parse_document(); }
+Json Json::parse(const std::string& text) {
+    return Parser(text).parse_document();
+}
 
 }  // namespace gnet

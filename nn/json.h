@@ -16,12 +16,12 @@
 namespace gnet {
 
 class JsonError : public Error {
-public:
+  public:
     explicit JsonError(const std::string& what) : Error(what) {}
 };
 
 class Json {
-public:
+  public:
     enum class Type { Null, Bool, Number, String, Array, Object };
     using Array = std::vector<Json>;
     using Object = std::vector<std::pair<std::string, Json>>;  // insertion order
@@ -66,7 +66,7 @@ public:
     std::string dump() const;
     static Json parse(const std::string& text);
 
-private:
+  private:
     Type type_ = Type::Null;
     bool bool_ = false;
     double number_ = 0;

@@ -10,19 +10,19 @@
 
 #include "kernels/cuda_check.h"
 // On the GPU: the gpu:: twin with the stream appended.
-#define GNET_DISPATCH(e, op, ...)                          \
-    do {                                                   \
-        if ((e).device == Device::CPU) {                   \
-            ::gnet::cpu::op(__VA_ARGS__);                  \
-        } else {                                           \
-            ::gnet::gpu::op(__VA_ARGS__, (e).stream);      \
-        }                                                  \
+#define GNET_DISPATCH(e, op, ...)                     \
+    do {                                              \
+        if ((e).device == Device::CPU) {              \
+            ::gnet::cpu::op(__VA_ARGS__);             \
+        } else {                                      \
+            ::gnet::gpu::op(__VA_ARGS__, (e).stream); \
+        }                                             \
     } while (0)
 #else
-#define GNET_DISPATCH(e, op, ...)                                                      \
-    do {                                                                               \
-        GNET_CHECK((e).device == Device::CPU, "this gnet was built without CUDA");     \
-        ::gnet::cpu::op(__VA_ARGS__);                                                  \
+#define GNET_DISPATCH(e, op, ...)                                                  \
+    do {                                                                           \
+        GNET_CHECK((e).device == Device::CPU, "this gnet was built without CUDA"); \
+        ::gnet::cpu::op(__VA_ARGS__);                                              \
     } while (0)
 #endif
 
@@ -80,18 +80,17 @@ void batchnorm_forward_train(const Exec& e, const BatchNormParams& p, BnEpilogue
                   running_var, save_mean, save_invstd);
 }
 
-void batchnorm_forward_eval(const Exec& e, const BatchNormParams& p, BnEpilogue epi,
-                            const float* x, const float* gamma, const float* beta,
-                            const float* residual, const float* running_mean,
-                            const float* running_var, float* y) {
+void batchnorm_forward_eval(const Exec& e, const BatchNormParams& p, BnEpilogue epi, const float* x,
+                            const float* gamma, const float* beta, const float* residual,
+                            const float* running_mean, const float* running_var, float* y) {
     GNET_DISPATCH(e, batchnorm_forward_eval, p, epi, x, gamma, beta, residual, running_mean,
                   running_var, y);
 }
 
 void batchnorm_backward(const Exec& e, const BatchNormParams& p, BnEpilogue epi, const float* x,
-                        const float* y, const float* dy, const float* gamma,
-                        const float* save_mean, const float* save_invstd, float* dx,
-                        float* dresidual, float* dgamma, float* dbeta) {
+                        const float* y, const float* dy, const float* gamma, const float* save_mean,
+                        const float* save_invstd, float* dx, float* dresidual, float* dgamma,
+                        float* dbeta) {
     GNET_DISPATCH(e, batchnorm_backward, p, epi, x, y, dy, gamma, save_mean, save_invstd, dx,
                   dresidual, dgamma, dbeta);
 }
@@ -121,8 +120,7 @@ void add_forward(const Exec& e, int64_t n, const float* a, const float* b, float
 void bce_logits_forward_backward(const Exec& e, int N, int G, const float* logits,
                                  const float* targets, const float* pos_weight, float* loss,
                                  float* dlogits) {
-    GNET_DISPATCH(e, bce_logits_forward_backward, N, G, logits, targets, pos_weight, loss,
-                  dlogits);
+    GNET_DISPATCH(e, bce_logits_forward_backward, N, G, logits, targets, pos_weight, loss, dlogits);
 }
 
 void adam_step(const Exec& e, const AdamParams& p, int64_t n, float* param, const float* grad,

@@ -43,14 +43,13 @@ void batchnorm_forward_train(const Exec& e, const BatchNormParams& p, BnEpilogue
                              const float* x, const float* gamma, const float* beta,
                              const float* residual, float* y, float* running_mean,
                              float* running_var, float* save_mean, float* save_invstd);
-void batchnorm_forward_eval(const Exec& e, const BatchNormParams& p, BnEpilogue epi,
-                            const float* x, const float* gamma, const float* beta,
-                            const float* residual, const float* running_mean,
-                            const float* running_var, float* y);
+void batchnorm_forward_eval(const Exec& e, const BatchNormParams& p, BnEpilogue epi, const float* x,
+                            const float* gamma, const float* beta, const float* residual,
+                            const float* running_mean, const float* running_var, float* y);
 void batchnorm_backward(const Exec& e, const BatchNormParams& p, BnEpilogue epi, const float* x,
-                        const float* y, const float* dy, const float* gamma,
-                        const float* save_mean, const float* save_invstd, float* dx,
-                        float* dresidual, float* dgamma, float* dbeta);
+                        const float* y, const float* dy, const float* gamma, const float* save_mean,
+                        const float* save_invstd, float* dx, float* dresidual, float* dgamma,
+                        float* dbeta);
 
 void maxpool2d_forward(const Exec& e, const Pool2dParams& p, const float* x, float* y,
                        int32_t* argmax);

@@ -15,7 +15,9 @@ bool ends_with(const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-bool is_conv_weight(const StateEntry& e) { return e.shape.size() == 4; }
+bool is_conv_weight(const StateEntry& e) {
+    return e.shape.size() == 4;
+}
 
 StTensor empty_like(const StateEntry& e) {
     StTensor t;
@@ -33,7 +35,18 @@ StTensor empty_like(const StateEntry& e) {
 
 }  // namespace
 
-double InitRng::uniform() { return double(engine_() >> 11) * (1.0 / 9007199254740992.0); }
+double pattern_value(uint64_t i, uint64_t k) {
+    constexpr uint64_t kMask = 0xFFFFFFFFu;
+    uint64_t z = (i + 0x9E3779B9u * k) & kMask;
+    for (int r = 0; r < 2; ++r)
+        z = ((z ^ (z >> 16)) * 0x45D9F3Bu) & kMask;
+    z ^= z >> 16;
+    return double(z) / 4294967296.0 * 2.0 - 1.0;
+}
+
+double InitRng::uniform() {
+    return double(engine_() >> 11) * (1.0 / 9007199254740992.0);
+}
 
 double InitRng::normal() {
     if (have_spare_) {
@@ -55,13 +68,16 @@ StFile resnet18_init_state(int num_genres, uint64_t seed) {
         StTensor t = empty_like(e);
         if (e.kind == StateKind::Parameter && is_conv_weight(e)) {
             double std_dev = std::sqrt(2.0 / double(e.shape[0] * e.shape[2] * e.shape[3]));
-            for (float& v : t.f32) v = float(std_dev * rng.normal());
+            for (float& v : t.f32)
+                v = float(std_dev * rng.normal());
         } else if (e.name == "fc.weight" || e.name == "fc.bias") {
             double bound = 1.0 / std::sqrt(512.0);
-            for (float& v : t.f32) v = float(bound * (2.0 * rng.uniform() - 1.0));
+            for (float& v : t.f32)
+                v = float(bound * (2.0 * rng.uniform() - 1.0));
         } else if (ends_with(e.name, ".weight") || ends_with(e.name, ".running_var")) {
-            for (float& v : t.f32) v = 1.f;  // BN gamma, running variance
-        }  // BN beta, running mean, num_batches_tracked: 0
+            for (float& v : t.f32)
+                v = 1.f;  // BN gamma, running variance
+        }                 // BN beta, running mean, num_batches_tracked: 0
         f.tensors.push_back(std::move(t));
     }
     return f;
@@ -72,22 +88,28 @@ StFile resnet18_pattern_state(int num_genres) {
     int k = 0;
     for (const StateEntry& e : resnet18_state_layout(num_genres)) {
         StTensor t = empty_like(e);
-        auto s = [k](size_t i) { return std::sin(0.37 * double(i) + 0.91 * double(k)); };
+        auto s = [k](size_t i) { return pattern_value(i, uint64_t(k)); };
         if (e.kind == StateKind::Counter) {
             t.i64[0] = k;
         } else if (is_conv_weight(e)) {
-            double scale = 2.0 / std::sqrt(double(e.shape[1] * e.shape[2] * e.shape[3]));
-            for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(scale * s(i));
+            double scale = std::sqrt(6.0 / double(e.shape[1] * e.shape[2] * e.shape[3]));
+            for (size_t i = 0; i < t.f32.size(); ++i)
+                t.f32[i] = float(scale * s(i));
         } else if (e.name == "fc.weight") {
-            for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(s(i) / std::sqrt(512.0));
+            for (size_t i = 0; i < t.f32.size(); ++i)
+                t.f32[i] = float(s(i) * std::sqrt(3.0 / 512.0));
         } else if (e.name == "fc.bias" || ends_with(e.name, ".bias")) {
-            for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(0.1 * s(i));
+            for (size_t i = 0; i < t.f32.size(); ++i)
+                t.f32[i] = float(0.1 * s(i));
         } else if (ends_with(e.name, ".weight")) {
-            for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(1.0 + 0.2 * s(i));
+            for (size_t i = 0; i < t.f32.size(); ++i)
+                t.f32[i] = float(1.0 + 0.2 * s(i));
         } else if (ends_with(e.name, ".running_mean")) {
-            for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(0.05 * s(i));
+            for (size_t i = 0; i < t.f32.size(); ++i)
+                t.f32[i] = float(0.05 * s(i));
         } else if (ends_with(e.name, ".running_var")) {
-            for (size_t i = 0; i < t.f32.size(); ++i) t.f32[i] = float(1.0 + 0.25 * (1.0 + s(i)));
+            for (size_t i = 0; i < t.f32.size(); ++i)
+                t.f32[i] = float(1.0 + 0.25 * (1.0 + s(i)));
         }
         f.tensors.push_back(std::move(t));
         ++k;
@@ -104,13 +126,15 @@ std::vector<float> pattern_input(int N, int H, int W) {
 
 std::vector<float> pattern_targets(int N, int G) {
     std::vector<float> t(size_t(N) * G);
-    for (size_t j = 0; j < t.size(); ++j) t[j] = j % 3 == 0 ? 1.f : 0.f;
+    for (size_t j = 0; j < t.size(); ++j)
+        t[j] = j % 3 == 0 ? 1.f : 0.f;
     return t;
 }
 
 std::vector<float> pattern_pos_weight(int G) {
     std::vector<float> pw(static_cast<size_t>(G));
-    for (int g = 0; g < G; ++g) pw[size_t(g)] = float(1.0 + 0.25 * g);
+    for (int g = 0; g < G; ++g)
+        pw[size_t(g)] = float(1.0 + 0.25 * g);
     return pw;
 }
 

@@ -11,10 +11,12 @@
 // resnet18_pattern_state and the pattern_* inputs: a closed-form state that PyTorch can compute
 // too (tests/fixtures/make_resnet18_fixtures.py), so gnet is compared with torchvision without
 // committing 45 MB of weights. For state_dict entry k (0-based, in order) and flat element i,
-// s = sin(0.37*i + 0.91*k) in double, then rounded to float:
-//   conv weight  s * 2/sqrt(C*KH*KW)        BN weight 1 + 0.2*s        BN bias 0.1*s
+// s = pattern_value(i, k) in [-1, 1) (an integer hash: exact in any language), then:
+//   conv weight  s * sqrt(6/(C*KH*KW))      BN weight 1 + 0.2*s        BN bias 0.1*s
 //   running_mean 0.05*s                     running_var 1 + 0.25*(1 + s)
-//   num_batches_tracked k                   fc.weight s/sqrt(512)      fc.bias 0.1*s
+//   num_batches_tracked k                   fc.weight s*sqrt(3/512)    fc.bias 0.1*s
+// rounded to float. (A smooth formula such as sin(a*i + b*k) makes every conv output nearly
+// constant across a channel, and batch norm then amplifies float32 rounding to percent level.)
 #pragma once
 
 #include <cstdint>
@@ -26,18 +28,21 @@
 namespace gnet {
 
 class InitRng {
-public:
+  public:
     explicit InitRng(uint64_t seed) : engine_(seed) {}
     double uniform();  // [0, 1), 53 random bits
     double normal();   // standard normal (Box-Muller, both values of a pair used in turn)
 
-private:
+  private:
     std::mt19937_64 engine_;
     bool have_spare_ = false;
     double spare_ = 0;
 };
 
 StFile resnet18_init_state(int num_genres, uint64_t seed);
+// 2*u - 1, u = hash32(i + 0x9E3779B9*k) / 2^32 with hash32(z): twice z = ((z ^ z>>16) * 0x45d9f3b)
+// mod 2^32, then z ^= z>>16.
+double pattern_value(uint64_t i, uint64_t k);
 StFile resnet18_pattern_state(int num_genres);
 
 // Pattern batch: x (N, 1, H, W) flat i: 0.5 + 0.5*sin(0.011*i)*cos(0.0037*i);

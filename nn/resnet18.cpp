@@ -31,8 +31,8 @@ void others(int a, int& j, int& k, int& l) {
 }  // namespace
 
 std::vector<StateEntry> resnet18_state_layout(int num_genres) {
-    GNET_CHECK(num_genres >= 1, "ResNet18 needs at least one genre, got " +
-                                    std::to_string(num_genres));
+    GNET_CHECK(num_genres >= 1,
+               "ResNet18 needs at least one genre, got " + std::to_string(num_genres));
     std::vector<StateEntry> out;
     auto conv = [&](const std::string& name, int64_t C, int64_t OC, int64_t K) {
         out.push_back({name + ".weight", {OC, C, K, K}, StateKind::Parameter});
@@ -71,7 +71,8 @@ std::vector<StateEntry> resnet18_state_layout(int num_genres) {
 std::vector<const StTensor*> check_state_dict(const StFile& state, int num_genres,
                                               const std::string& source) {
     std::map<std::string, const StTensor*> by_name;
-    for (const StTensor& t : state.tensors) by_name[t.name] = &t;
+    for (const StTensor& t : state.tensors)
+        by_name[t.name] = &t;
     std::vector<const StTensor*> ordered;
     for (const StateEntry& e : resnet18_state_layout(num_genres)) {
         auto it = by_name.find(e.name);
@@ -153,14 +154,15 @@ ResNet18::Bn ResNet18::make_bn(const std::string& name, int C, int HW) {
 
 ResNet18::ResNet18(const ResNet18Config& config, Device device, Stream stream)
     : config_(config), exec_{device, stream} {
-    GNET_CHECK(config.num_genres >= 1 && config.max_batch >= 1 && config.height >= 1 &&
-                   config.width >= 1,
-               "ResNet18: bad configuration (genres " + std::to_string(config.num_genres) +
-                   ", max batch " + std::to_string(config.max_batch) + ", input " +
-                   std::to_string(config.height) + "x" + std::to_string(config.width) + ")");
+    GNET_CHECK(
+        config.num_genres >= 1 && config.max_batch >= 1 && config.height >= 1 && config.width >= 1,
+        "ResNet18: bad configuration (genres " + std::to_string(config.num_genres) +
+            ", max batch " + std::to_string(config.max_batch) + ", input " +
+            std::to_string(config.height) + "x" + std::to_string(config.width) + ")");
     layout_ = resnet18_state_layout(config.num_genres);
     plan();
-    for (Arena* a : {&params_, &grads_, &adam_m_, &adam_v_, &buffers_, &acts_}) a->allocate(device);
+    for (Arena* a : {&params_, &grads_, &adam_m_, &adam_v_, &buffers_, &acts_})
+        a->allocate(device);
     init(0);
 }
 
@@ -239,7 +241,8 @@ void ResNet18::plan() {
     dlogits_ = acts_.reserve({Nmax, config_.num_genres});
     pos_weight_ = acts_.reserve({config_.num_genres});
     loss_ = acts_.reserve({1});
-    for (Arena::Slot& s : scratch_) s = acts_.reserve({max_act});
+    for (Arena::Slot& s : scratch_)
+        s = acts_.reserve({max_act});
 
     // GPU conv workspace: the largest any conv needs at any batch size up to max_batch.
     workspace_bytes_ = 0;
@@ -255,7 +258,8 @@ void ResNet18::plan() {
                 workspace_bytes_ =
                     std::max(workspace_bytes_, layer::conv2d_workspace_bytes(exec_, c->params(n)));
     }
-    workspace_ = acts_.reserve({int64_t((workspace_bytes_ + sizeof(float) - 1) / sizeof(float)) + 1});
+    workspace_ =
+        acts_.reserve({int64_t((workspace_bytes_ + sizeof(float) - 1) / sizeof(float)) + 1});
 }
 
 std::vector<const ResNet18::Bn*> ResNet18::all_bns() const {
@@ -384,8 +388,8 @@ void ResNet18::backward(const Tensor& dlogits) {
                "ResNet18::backward: dlogits has shape " + shape_string(dlogits.shape()) +
                    "; expected [" + std::to_string(N) + ", " + std::to_string(G) + "]");
     if (dlogits.data() != act(dlogits_))
-        copy_floats(act(dlogits_), exec_.device, dlogits.data(), dlogits.device(),
-                    dlogits.numel(), exec_.stream);
+        copy_floats(act(dlogits_), exec_.device, dlogits.data(), dlogits.device(), dlogits.numel(),
+                    exec_.stream);
 
     float* S[4] = {act(scratch_[0]), act(scratch_[1]), act(scratch_[2]), act(scratch_[3])};
     layer::linear_backward(exec_, LinearParams{N, kFeatures, G}, act(pooled_), param(fc_w_),
@@ -423,7 +427,9 @@ void ResNet18::backward(const Tensor& dlogits) {
     conv_backward(conv1_, N, act(x_in_), S[k], nullptr);  // the input needs no gradient
 }
 
-void ResNet18::zero_grad() { grads_.zero(exec_.stream); }
+void ResNet18::zero_grad() {
+    grads_.zero(exec_.stream);
+}
 
 void ResNet18::adam_step(const AdamParams& p) {
     layer::adam_step(exec_, p, params_.numel(), params_.data(), grads_.data(), adam_m_.data(),
@@ -446,16 +452,15 @@ float ResNet18::train_step(const Tensor& x, const Tensor& targets, const Tensor*
                     exec_.stream);
         const float* pw = nullptr;
         if (pos_weight) {
-            GNET_CHECK(pos_weight->numel() == G,
-                       "ResNet18::train_step: pos_weight has shape " +
-                           shape_string(pos_weight->shape()) + "; expected [" +
-                           std::to_string(G) + "]");
-            copy_floats(act(pos_weight_), exec_.device, pos_weight->data(), pos_weight->device(),
-                        G, exec_.stream);
+            GNET_CHECK(pos_weight->numel() == G, "ResNet18::train_step: pos_weight has shape " +
+                                                     shape_string(pos_weight->shape()) +
+                                                     "; expected [" + std::to_string(G) + "]");
+            copy_floats(act(pos_weight_), exec_.device, pos_weight->data(), pos_weight->device(), G,
+                        exec_.stream);
             pw = act(pos_weight_);
         }
-        layer::bce_logits_forward_backward(exec_, N, G, act(logits_), act(targets_), pw,
-                                           act(loss_), act(dlogits_));
+        layer::bce_logits_forward_backward(exec_, N, G, act(logits_), act(targets_), pw, act(loss_),
+                                           act(dlogits_));
         backward(Tensor::view(act(dlogits_), {N, G}, exec_.device));
         adam.step = int(adam_steps_ + 1);
         adam_step(adam);
@@ -479,7 +484,8 @@ std::vector<ResNet18::NamedTensor> ResNet18::parameters() const {
     std::vector<NamedTensor> out;
     size_t p = 0;
     for (const StateEntry& e : layout_)
-        if (e.kind == StateKind::Parameter) out.push_back({e.name, params_.tensor(param_slots_[p++])});
+        if (e.kind == StateKind::Parameter)
+            out.push_back({e.name, params_.tensor(param_slots_[p++])});
     return out;
 }
 
@@ -487,7 +493,8 @@ std::vector<ResNet18::NamedTensor> ResNet18::gradients() const {
     std::vector<NamedTensor> out;
     size_t p = 0;
     for (const StateEntry& e : layout_)
-        if (e.kind == StateKind::Parameter) out.push_back({e.name, grads_.tensor(param_slots_[p++])});
+        if (e.kind == StateKind::Parameter)
+            out.push_back({e.name, grads_.tensor(param_slots_[p++])});
     return out;
 }
 
@@ -544,10 +551,10 @@ StFile ResNet18::optimizer_state() const {
     for (const StateEntry& e : layout_) {
         if (e.kind != StateKind::Parameter) continue;
         Arena::Slot slot = param_slots_[p++];
-        f.tensors.push_back({"exp_avg." + e.name, StDtype::F32, e.shape,
-                             adam_m_.tensor(slot).to_host(), {}});
-        f.tensors.push_back({"exp_avg_sq." + e.name, StDtype::F32, e.shape,
-                             adam_v_.tensor(slot).to_host(), {}});
+        f.tensors.push_back(
+            {"exp_avg." + e.name, StDtype::F32, e.shape, adam_m_.tensor(slot).to_host(), {}});
+        f.tensors.push_back(
+            {"exp_avg_sq." + e.name, StDtype::F32, e.shape, adam_v_.tensor(slot).to_host(), {}});
     }
     f.tensors.push_back({"step", StDtype::I64, {}, {}, {adam_steps_}});
     return f;
@@ -555,7 +562,8 @@ StFile ResNet18::optimizer_state() const {
 
 void ResNet18::load_optimizer_state(const StFile& state, const std::string& source) {
     std::map<std::string, const StTensor*> by_name;
-    for (const StTensor& t : state.tensors) by_name[t.name] = &t;
+    for (const StTensor& t : state.tensors)
+        by_name[t.name] = &t;
     auto take = [&](const std::string& name, StDtype dtype, const Shape& shape) {
         auto it = by_name.find(name);
         if (it == by_name.end()) throw Error(source + ": tensor '" + name + "' is missing");

@@ -58,7 +58,7 @@ std::vector<const StTensor*> check_state_dict(const StFile& state, int num_genre
                                               const std::string& source);
 
 class ResNet18 {
-public:
+  public:
     // Plans and allocates every arena on `device`; parameters start at torchvision's init with
     // seed 0 (call init() for another seed or load_state_dict() for trained weights).
     ResNet18(const ResNet18Config& config, Device device, Stream stream = nullptr);
@@ -121,10 +121,10 @@ public:
     const Arena& adam_v_arena() const { return adam_v_; }
     const Arena& activation_arena() const { return acts_; }
 
-    // The logits and the loss of the last train_step / loss computation, on the model's device.
+    // A view of the logits (N, G) of the last forward (or train_step) on the model's device.
     Tensor logits() const;
 
-private:
+  private:
     struct Conv {
         std::string name;
         int C, OC, K, stride, pad, H, W, OH, OW;
@@ -134,7 +134,7 @@ private:
     struct Bn {
         std::string name;
         int C, HW;
-        Arena::Slot gamma, beta;               // parameters (and gradients, same slots)
+        Arena::Slot gamma, beta;                // parameters (and gradients, same slots)
         Arena::Slot running_mean, running_var;  // buffers
         Arena::Slot save_mean, save_invstd;     // activations
         int64_t num_batches_tracked = 0;
@@ -159,8 +159,7 @@ private:
     int32_t* act_index(Arena::Slot s) const { return reinterpret_cast<int32_t*>(act(s)); }
     void conv_forward(const Conv& c, int N, const float* x, float* y);
     void conv_backward(const Conv& c, int N, const float* x, const float* dy, float* dx);
-    void bn_forward(Bn& bn, int N, BnEpilogue epi, const float* x, const float* residual,
-                    float* y);
+    void bn_forward(Bn& bn, int N, BnEpilogue epi, const float* x, const float* residual, float* y);
     void bn_backward(const Bn& bn, int N, BnEpilogue epi, const float* x, const float* y,
                      const float* dy, float* dx, float* dresidual);
     int check_batch(const Tensor& t, const char* what, int64_t per_sample) const;

@@ -22,7 +22,9 @@ constexpr const char* kMetadataKey = "__metadata__";
     throw Error(path + ": not a valid .safetensors file: " + why);
 }
 
-size_t dtype_size(StDtype d) { return d == StDtype::F32 ? 4 : 8; }
+size_t dtype_size(StDtype d) {
+    return d == StDtype::F32 ? 4 : 8;
+}
 
 int64_t checked_numel(const std::vector<int64_t>& shape) {
     int64_t n = 1;
@@ -56,15 +58,21 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
     Entry e;
     e.name = name;
     if (!dtype->is_string()) fail(path, where + "dtype is not a string");
-    if (dtype->as_string() == "F32") e.dtype = StDtype::F32;
-    else if (dtype->as_string() == "I64") e.dtype = StDtype::I64;
-    else fail(path, where + "unsupported dtype '" + dtype->as_string() + "' (gnet reads F32 and I64)");
+    if (dtype->as_string() == "F32")
+        e.dtype = StDtype::F32;
+    else if (dtype->as_string() == "I64")
+        e.dtype = StDtype::I64;
+    else
+        fail(path,
+             where + "unsupported dtype '" + dtype->as_string() + "' (gnet reads F32 and I64)");
     try {
-        for (const Json& d : shape->as_array()) e.shape.push_back(d.as_int());
+        for (const Json& d : shape->as_array())
+            e.shape.push_back(d.as_int());
         if (offsets->size() != 2) fail(path, where + "data_offsets must be [begin, end]");
         int64_t b = offsets->at(size_t(0)).as_int(), en = offsets->at(size_t(1)).as_int();
-        if (b < 0 || en < b) fail(path, where + "data_offsets [" + std::to_string(b) + ", " +
-                                        std::to_string(en) + "] are not an increasing range");
+        if (b < 0 || en < b)
+            fail(path, where + "data_offsets [" + std::to_string(b) + ", " + std::to_string(en) +
+                           "] are not an increasing range");
         e.begin = uint64_t(b);
         e.end = uint64_t(en);
     } catch (const JsonError& err) {
@@ -81,17 +89,21 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
 
 std::string shape_json(const std::vector<int64_t>& shape) {
     Json a = Json::array();
-    for (int64_t d : shape) a.push_back(Json(d));
+    for (int64_t d : shape)
+        a.push_back(Json(d));
     return a.dump();
 }
 
 }  // namespace
 
-const char* st_dtype_name(StDtype dtype) { return dtype == StDtype::F32 ? "F32" : "I64"; }
+const char* st_dtype_name(StDtype dtype) {
+    return dtype == StDtype::F32 ? "F32" : "I64";
+}
 
 int64_t StTensor::numel() const {
     int64_t n = 1;
-    for (int64_t d : shape) n *= d;
+    for (int64_t d : shape)
+        n *= d;
     return n;
 }
 
@@ -136,16 +148,15 @@ StFile safetensors_parse(const std::string& bytes, const std::string& path) {
     }
 
     // Data must be covered exactly: sorted by offset, no overlap, no hole, nothing left over.
-    std::sort(entries.begin(), entries.end(),
-              [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin
-                                                                            : a.end < b.end; });
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
     const uint64_t data_bytes = bytes.size() - 8 - header_len;
     uint64_t cursor = 0;
     for (const Entry& e : entries) {
         if (e.begin < cursor)
             fail(path, "tensor '" + e.name + "' overlaps the previous tensor's data");
-        if (e.begin > cursor)
-            fail(path, "a hole in the data before tensor '" + e.name + "'");
+        if (e.begin > cursor) fail(path, "a hole in the data before tensor '" + e.name + "'");
         if (e.end > data_bytes)
             fail(path, "tensor '" + e.name + "' data [" + std::to_string(e.begin) + ", " +
                            std::to_string(e.end) + ") runs past the end of the data (" +
@@ -174,14 +185,17 @@ StFile safetensors_parse(const std::string& bytes, const std::string& path) {
     return file;
 }
 
-StFile safetensors_read(const std::string& path) { return safetensors_parse(read_file(path), path); }
+StFile safetensors_read(const std::string& path) {
+    return safetensors_parse(read_file(path), path);
+}
 
 std::string safetensors_serialize(const StFile& file) {
     std::string header = "{";
     bool first = true;
     if (!file.metadata.empty()) {
         Json meta = Json::object();
-        for (const auto& [k, v] : file.metadata) meta.set(k, Json(v));
+        for (const auto& [k, v] : file.metadata)
+            meta.set(k, Json(v));
         header += Json(kMetadataKey).dump() + ":" + meta.dump();
         first = false;
     }
@@ -205,7 +219,8 @@ std::string safetensors_serialize(const StFile& file) {
         offset += bytes;
     }
     header += "}";
-    while (header.size() % 8) header += ' ';
+    while (header.size() % 8)
+        header += ' ';
 
     std::string out;
     out.reserve(8 + header.size() + offset);

@@ -113,8 +113,10 @@ const std::vector<Shape>& awkward_shapes() {
         {"5x5/1 pad2, N=3", 3, 3, 5, 5, 2, 5, 5, 1, 2},
         {"3x2/3 pad1, non-square kernel, stride 3", 2, 4, 7, 5, 3, 3, 2, 3, 1},
         {"1x1/1, OC=1", 2, 3, 4, 5, 1, 1, 1, 1, 0},
-        // Big enough that the twin splits the batch into chunks (2 + 1 images).
-        {"3x3/1 pad1, C=64, several chunks", 3, 64, 64, 108, 4, 3, 3, 1, 1},
+        // Big enough that the twin splits the batch into chunks (2 + 1 images): large maps
+        // (one GEMM per image) and small maps (one wide GEMM per chunk).
+        {"3x3/1 pad1, C=64, several chunks, per-image GEMMs", 3, 64, 64, 108, 4, 3, 3, 1, 1},
+        {"3x3/1 pad1, C=2048, several chunks, chunk GEMMs", 3, 2048, 15, 15, 2, 3, 3, 1, 1},
     };
     return shapes;
 }

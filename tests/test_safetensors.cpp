@@ -67,15 +67,16 @@ StTensor* find_mut(StFile& f, const std::string& name) {
 }  // namespace
 
 TEST_CASE("JSON parses strictly and writes back the same value") {
-    Json j = Json::parse(R"( {"a": [1, -2.5e3, true, false, null], "s": "q\"\\\/\n\u00e9\ud83c\udfb5", "o": {}} )");
+    Json j = Json::parse(
+        R"( {"a": [1, -2.5e3, true, false, null], "s": "q\"\\\/\n\u00e9\ud83c\udfb5", "o": {}} )");
     CHECK(j.at("a").at(size_t(1)).as_number() == -2500.0);
     CHECK(j.at("s").as_string() == "q\"\\/\n\xc3\xa9\xf0\x9f\x8e\xb5");
     CHECK(Json::parse(j.dump()).dump() == j.dump());
     CHECK(Json(0.1).dump() == "0.1");
     CHECK(Json(int64_t(1) << 40).dump() == "1099511627776");
-    for (const char* bad : {"", "{", "[1,]", "{\"a\":1,}", "{'a':1}", "01", "1.", "-", "nan",
-                            "[1] x", "{\"a\":1,\"a\":2}", "\"\\x\"", "\"\\ud800\"", "tru",
-                            "\"a\nb\"", "[1e999]"})
+    for (const char* bad :
+         {"", "{", "[1,]", "{\"a\":1,}", "{'a':1}", "01", "1.", "-", "nan", "[1] x",
+          "{\"a\":1,\"a\":2}", "\"\\x\"", "\"\\ud800\"", "tru", "\"a\nb\"", "[1e999]"})
         CHECK_THROWS_AS(Json::parse(bad), JsonError);
     std::string deep(100, '[');
     CHECK_THROWS_WITH_AS(Json::parse(deep), doctest::Contains("nesting"), JsonError);
@@ -118,7 +119,8 @@ TEST_CASE("safetensors reads a file written by PyTorch's safetensors package") {
     REQUIRE(w);
     CHECK(w->dtype == StDtype::F32);
     CHECK(w->shape == std::vector<int64_t>{2, 3, 2, 2});
-    for (size_t i = 0; i < w->f32.size(); ++i) CHECK(w->f32[i] == float(i) * 0.5f - 3.0f);
+    for (size_t i = 0; i < w->f32.size(); ++i)
+        CHECK(w->f32[i] == float(i) * 0.5f - 3.0f);
     const StTensor* nbt = f.find("bn.num_batches_tracked");
     REQUIRE(nbt);
     CHECK(nbt->dtype == StDtype::I64);
@@ -144,9 +146,11 @@ TEST_CASE("safetensors: every corrupt file is an Error naming the file, never a 
     CHECK(parse_error(too_long).find("larger than") != std::string::npos);
 
     // Bad JSON / not an object / bad entries.
-    CHECK(parse_error(raw_file(R"({"t":{"dtype":"F32",)", 8)).find("bad header") != std::string::npos);
+    CHECK(parse_error(raw_file(R"({"t":{"dtype":"F32",)", 8)).find("bad header") !=
+          std::string::npos);
     CHECK(parse_error(raw_file("[1, 2]  ", 0)).find("'{'") != std::string::npos);
-    CHECK(parse_error(raw_file(R"({"t":{"dtype":"F32","shape":[2]}})", 8)).find("'t'") != std::string::npos);
+    CHECK(parse_error(raw_file(R"({"t":{"dtype":"F32","shape":[2]}})", 8)).find("'t'") !=
+          std::string::npos);
     CHECK(parse_error(raw_file(R"({"t":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", 4))
               .find("unsupported dtype 'BF16'") != std::string::npos);
     CHECK(parse_error(raw_file(R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8))
@@ -157,16 +161,25 @@ TEST_CASE("safetensors: every corrupt file is an Error naming the file, never a 
               .find("increasing") != std::string::npos);
     CHECK(parse_error(raw_file(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8))
               .find("[begin, end]") != std::string::npos);
-    CHECK(parse_error(raw_file(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8))
-              .find("unexpected header field") != std::string::npos);
-    CHECK(parse_error(raw_file(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"t":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16))
-              .find("duplicate key") != std::string::npos);
+    CHECK(
+        parse_error(raw_file(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8))
+            .find("unexpected header field") != std::string::npos);
+    CHECK(
+        parse_error(
+            raw_file(
+                R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"t":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+                16))
+            .find("duplicate key") != std::string::npos);
     CHECK(parse_error(raw_file(R"({"__metadata__":{"a":1}})", 0)).find("not a string") !=
           std::string::npos);
 
     // Offsets: overlap, hole, past the end (truncated file), bytes left over.
-    CHECK(parse_error(raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12))
-              .find("overlaps") != std::string::npos);
+    CHECK(
+        parse_error(
+            raw_file(
+                R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                12))
+            .find("overlaps") != std::string::npos);
     CHECK(parse_error(raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8))
               .find("hole") != std::string::npos);
     CHECK(parse_error(raw_file(ok, 5)).find("runs past the end of the data") != std::string::npos);
@@ -178,6 +191,24 @@ TEST_CASE("safetensors: every corrupt file is an Error naming the file, never a 
         std::string e = parse_error(good.substr(0, cut));
         CHECK_MESSAGE(e.find("bad.safetensors") != std::string::npos, "cut at " << cut);
     }
+    // Random byte flips and truncated headers: an Error or a valid parse, never another exception.
+    uint64_t state = 12345;
+    int errors = 0;
+    for (int trial = 0; trial < 3000; ++trial) {
+        std::string m = good;
+        for (int f = 0; f < 1 + trial % 3; ++f) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = size_t(state >> 33) % std::min<size_t>(m.size(), 8 + 200);
+            m[pos] = char((state >> 13) & 0xff);
+        }
+        try {
+            safetensors_parse(m, "fuzz.safetensors");
+        } catch (const Error& e) {
+            ++errors;
+            CHECK(std::string(e.what()).find("fuzz.safetensors") != std::string::npos);
+        }
+    }
+    CHECK(errors > 2000);
     // Reading a missing file names it.
     CHECK_THROWS_WITH(safetensors_read("/nonexistent/x.safetensors"),
                       doctest::Contains("/nonexistent/x.safetensors"));
@@ -231,14 +262,16 @@ TEST_CASE("checkpoint metadata: written values come back; missing keys take the 
     CHECK(err({{"gnet.genres", "[\"a\",\"a\"]"}}, 2).find("duplicate") != std::string::npos);
     CHECK(err({{"gnet.genres", "[\"a\","}}, 2).find("m.safetensors: metadata 'gnet.genres'") !=
           std::string::npos);
-    CHECK(err({{"gnet.thresholds", "[0.5]"}}, 2).find("1 values for 2 genres") != std::string::npos);
+    CHECK(err({{"gnet.thresholds", "[0.5]"}}, 2).find("1 values for 2 genres") !=
+          std::string::npos);
     CHECK(err({{"gnet.thresholds", "[0.5, 1.5]"}}, 2).find("[0, 1]") != std::string::npos);
     CHECK(err({{"gnet.audio", "{\"n_fft\": -1}"}}, 2).find("n_fft") != std::string::npos);
     CHECK(err({{"gnet.audio", "{\"n_fft\": \"big\"}"}}, 2).find("gnet.audio") != std::string::npos);
     CHECK(err({{"gnet.audio", "[]"}}, 2).find("not a JSON object") != std::string::npos);
 }
 
-TEST_CASE("checkpoint: a state_dict without metadata, wrong genre counts, wrong shapes and dtypes") {
+TEST_CASE(
+    "checkpoint: a state_dict without metadata, wrong genre counts, wrong shapes and dtypes") {
     TempDir dir;
     const std::string path = dir.file("m.safetensors");
     StFile state = resnet18_pattern_state(3);
@@ -256,10 +289,15 @@ TEST_CASE("checkpoint: a state_dict without metadata, wrong genre counts, wrong 
     safetensors_write(path, named);
     CHECK(read_checkpoint_error(path).find("lists 4 genres but fc.weight has 3 rows") !=
           std::string::npos);
-    // A genres file that disagrees.
+    // Genre names from a genres file when the metadata has none.
     safetensors_write(path, state);
+    gnet::test::write_text(dir.file("three.txt"), "rock\njazz\nmetal\n");
+    CHECK(read_checkpoint(path, dir.file("three.txt")).meta.genres ==
+          std::vector<std::string>{"rock", "jazz", "metal"});
+    // A genres file that disagrees.
     gnet::test::write_text(dir.file("genres.txt"), "a\nb\n");
-    CHECK(read_checkpoint_error(path, dir.file("genres.txt")).find("2 genres") != std::string::npos);
+    CHECK(read_checkpoint_error(path, dir.file("genres.txt")).find("2 genres") !=
+          std::string::npos);
     // fc.bias rows that disagree with fc.weight rows.
     StFile bad = resnet18_pattern_state(3);
     StTensor* fb = find_mut(bad, "fc.bias");
@@ -276,8 +314,8 @@ TEST_CASE("checkpoint: a state_dict without metadata, wrong genre counts, wrong 
     w->f32.assign(256 * 128 * 9, 0.f);
     safetensors_write(path, bad);
     e = read_checkpoint_error(path);
-    CHECK(e.find("'layer3.0.downsample.0.weight' has shape [256, 128, 3, 3], expected [256, 128, 1, 1]") !=
-          std::string::npos);
+    CHECK(e.find("'layer3.0.downsample.0.weight' has shape [256, 128, 3, 3], expected [256, 128, "
+                 "1, 1]") != std::string::npos);
     // num_batches_tracked as F32.
     bad = resnet18_pattern_state(3);
     StTensor* nbt = find_mut(bad, "layer2.1.bn2.num_batches_tracked");
@@ -285,7 +323,8 @@ TEST_CASE("checkpoint: a state_dict without metadata, wrong genre counts, wrong 
     nbt->i64.clear();
     nbt->f32 = {1.f};
     safetensors_write(path, bad);
-    CHECK(read_checkpoint_error(path).find("'layer2.1.bn2.num_batches_tracked' has dtype F32, expected I64") !=
+    CHECK(read_checkpoint_error(path).find(
+              "'layer2.1.bn2.num_batches_tracked' has dtype F32, expected I64") !=
           std::string::npos);
     // A missing tensor and an extra one.
     bad = resnet18_pattern_state(3);
