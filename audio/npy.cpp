@@ -142,7 +142,7 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
 
 void write_array(const std::string& path, NpyDtype dtype, const void* data,
                  const std::vector<int64_t>& shape, size_t elem_size) {
-    AtomicFile f(path);
+    AtomicFile f(path, Durability::Fast);  // bulk data: atomic, not fsynced one by one
     f.write(npy_header(dtype, shape));
     f.write(data, size_t(numel_of(shape)) * elem_size);
     f.commit();

@@ -26,7 +26,8 @@ NpyArray npy_read(const std::string& path);
 // Reads a float32 array and checks its shape (an Error naming the file when it differs).
 std::vector<float> npy_read_f32(const std::string& path, const std::vector<int64_t>& expect_shape);
 
-// Written atomically: to a temporary file beside `path`, then renamed over it.
+// Written atomically: to a temporary file beside `path`, then renamed over it (not fsynced:
+// .npy files are bulk data whose completeness the manifest written after them vouches for).
 void npy_write(const std::string& path, const float* data, const std::vector<int64_t>& shape);
 void npy_write(const std::string& path, const int64_t* data, const std::vector<int64_t>& shape);
 

@@ -15,6 +15,13 @@ struct Context {
 };
 
 void register_info(CLI::App& app, Context& ctx);
+void register_prepare(CLI::App& app, Context& ctx);
+void register_demo_data(CLI::App& app, Context& ctx);
+void register_spectrogram(CLI::App& app, Context& ctx);
+void register_predict(CLI::App& app, Context& ctx);
+void register_bench(CLI::App& app, Context& ctx);
+void register_train(CLI::App& app, Context& ctx);
+void register_evaluate(CLI::App& app, Context& ctx);
 
 // The --device option every command shares: auto | cpu | cuda.
 void add_device_option(CLI::App& cmd, std::string& device);

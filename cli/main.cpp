@@ -29,9 +29,21 @@ int main(int argc, char** argv) {
     app.footer(
         "Examples:\n"
         "  gnet info                                  build, GPUs and library versions\n"
+        "  gnet prepare music/ --out data/            folder per genre -> training set\n"
+        "  gnet spectrogram song.mp3 -o song.npy      log-mel images of a song (--png: a picture)\n"
+        "  gnet train --data data/ --out run/ --epochs 30\n"
+        "  gnet predict song.mp3 -m run/best.safetensors --strategy max\n"
+        "  gnet demo-data demo/music                  a synthetic collection to try it all\n"
         "  gnet <command> --help                      options and examples of one command\n");
     gnet::cli::Context ctx;
     gnet::cli::register_info(app, ctx);
+    gnet::cli::register_prepare(app, ctx);
+    gnet::cli::register_train(app, ctx);
+    gnet::cli::register_evaluate(app, ctx);
+    gnet::cli::register_predict(app, ctx);
+    gnet::cli::register_spectrogram(app, ctx);
+    gnet::cli::register_bench(app, ctx);
+    gnet::cli::register_demo_data(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -15,7 +15,8 @@ namespace {
 std::string errno_text() { return std::strerror(errno); }
 }  // namespace
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+AtomicFile::AtomicFile(std::string path, Durability durability)
+    : path_(std::move(path)), durability_(durability) {
     tmp_path_ = path_ + ".tmp." + std::to_string(::getpid());
     file_ = std::fopen(tmp_path_.c_str(), "wb");
     if (!file_) throw Error(path_ + ": cannot create file: " + errno_text());
@@ -36,7 +37,8 @@ void AtomicFile::write(const void* data, size_t bytes) {
 
 void AtomicFile::commit() {
     GNET_CHECK(file_ != nullptr, path_ + ": committed twice");
-    bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
+    bool ok = std::fflush(file_) == 0 &&
+              (durability_ == Durability::Fast || ::fsync(::fileno(file_)) == 0);
     int err = errno;
     ok = (std::fclose(file_) == 0) && ok;
     file_ = nullptr;
@@ -47,8 +49,8 @@ void AtomicFile::commit() {
     }
 }
 
-void write_file_atomic(const std::string& path, const std::string& content) {
-    AtomicFile f(path);
+void write_file_atomic(const std::string& path, const std::string& content, Durability durability) {
+    AtomicFile f(path, durability);
     f.write(content);
     f.commit();
 }

@@ -10,9 +10,13 @@
 
 namespace gnet {
 
+// Durable: fsync before the rename, so the new file survives a power cut too (checkpoints).
+// Fast: rename only; still atomic for readers and against a killed process (bulk data files).
+enum class Durability { Durable, Fast };
+
 class AtomicFile {
 public:
-    explicit AtomicFile(std::string path);
+    explicit AtomicFile(std::string path, Durability durability = Durability::Durable);
     ~AtomicFile();
     AtomicFile(const AtomicFile&) = delete;
     AtomicFile& operator=(const AtomicFile&) = delete;
@@ -25,10 +29,12 @@ private:
     std::string path_;
     std::string tmp_path_;
     std::FILE* file_ = nullptr;
+    Durability durability_;
 };
 
 // Convenience: the whole content at once.
-void write_file_atomic(const std::string& path, const std::string& content);
+void write_file_atomic(const std::string& path, const std::string& content,
+                       Durability durability = Durability::Durable);
 
 // Reads a whole file; an Error naming the file when it cannot be opened or read.
 std::string read_file(const std::string& path);

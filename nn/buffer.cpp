@@ -13,7 +13,7 @@ namespace gnet {
 
 namespace {
 
-std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+[[maybe_unused]] std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
 [[maybe_unused]] void throw_no_cuda(const char* what) {
     throw Error(std::string(what) + ": gnet was built without CUDA (rebuild with -DGNET_CUDA=ON)");

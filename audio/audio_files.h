@@ -1,0 +1,18 @@
+// Which files are audio, and finding them under a folder (recursively, sorted, so runs are
+// reproducible whatever order the file system lists them in).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace gnet {
+
+// By extension, case-insensitive: wav, flac, ogg, oga, opus, mp3, au, snd, aif, aiff, aifc.
+bool is_audio_file(const std::string& path);
+
+// Every audio file under `dir`, recursively, as paths relative to `dir` ('/'-separated), sorted
+// bytewise. Hidden files and folders (starting with '.') are skipped. An Error when `dir` is not
+// a readable folder.
+std::vector<std::string> list_audio_files(const std::string& dir);
+
+}  // namespace gnet

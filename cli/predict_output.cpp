@@ -1,0 +1,137 @@
+#include "cli/predict_output.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "kernels/error.h"
+#include "nn/json.h"
+#include "train/csv.h"
+
+namespace gnet::cli {
+
+namespace {
+
+double round4(double p) { return std::round(p * 1e4) / 1e4; }
+double round2(double p) { return std::round(p * 1e2) / 1e2; }
+
+std::string clock_time(double s) {
+    long t = long(std::floor(s + 1e-9));
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
+    return buf;
+}
+
+Json genres_json(const std::vector<GenreScore>& scores) {
+    Json a = Json::array();
+    for (const GenreScore& s : scores)
+        a.push_back(Json::object({{"genre", Json(s.genre)},
+                                  {"probability", Json(round4(s.probability))},
+                                  {"predicted", Json(s.predicted)}}));
+    return a;
+}
+
+std::string fixed(double v, int digits) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+// The predicted genres in column order, ';'-separated.
+std::string predicted_list(const std::vector<GenreScore>& scores,
+                           const std::vector<std::string>& genres) {
+    std::string s;
+    for (const std::string& name : genres)
+        for (const GenreScore& g : scores)
+            if (g.genre == name && g.predicted) s += (s.empty() ? "" : ";") + g.genre;
+    return s;
+}
+
+}  // namespace
+
+OutputFormat parse_output_format(const std::string& text) {
+    if (text == "table") return OutputFormat::Table;
+    if (text == "json") return OutputFormat::Json;
+    if (text == "csv") return OutputFormat::Csv;
+    throw UsageError("unknown --format '" + text + "' (expected table, json or csv)");
+}
+
+PredictPrinter::PredictPrinter(std::ostream& out, OutputFormat format,
+                               std::vector<std::string> genres, int top_k, bool segments)
+    : out_(out), format_(format), genres_(std::move(genres)), top_k_(top_k), segments_(segments) {}
+
+void PredictPrinter::begin() {
+    if (format_ == OutputFormat::Json) out_ << "[";
+    if (format_ == OutputFormat::Csv) {
+        std::vector<std::string> h = {"file", "kind", "start_s", "end_s", "chunks", "predicted"};
+        h.insert(h.end(), genres_.begin(), genres_.end());
+        out_ << csv_line(h);
+    }
+}
+
+void PredictPrinter::track(const TrackPrediction& t) {
+    if (format_ == OutputFormat::Json) {
+        Json o = Json::object({{"file", Json(t.file)},
+                               {"duration_s", Json(round2(t.duration_s))},
+                               {"chunks", Json(t.chunks)},
+                               {"strategy", Json(aggregation_name(t.strategy))},
+                               {"genres", genres_json(t.genres)}});
+        if (segments_) {
+            Json segs = Json::array();
+            for (const SegmentPrediction& s : t.segments)
+                segs.push_back(Json::object({{"start_s", Json(round2(s.start_s))},
+                                             {"end_s", Json(round2(s.end_s))},
+                                             {"genres", genres_json(s.genres)}}));
+            o.set("segments", std::move(segs));
+        }
+        out_ << (count_ ? ",\n  " : "\n  ") << o.dump();
+    } else if (format_ == OutputFormat::Csv) {
+        auto row = [&](const std::string& kind, double a, double b, int chunks,
+                       const std::vector<GenreScore>& scores) {
+            std::vector<std::string> r = {t.file, kind, fixed(a, 2), fixed(b, 2),
+                                          std::to_string(chunks), predicted_list(scores, genres_)};
+            for (const std::string& g : genres_)
+                for (const GenreScore& s : scores)
+                    if (s.genre == g) r.push_back(fixed(s.probability, 4));
+            out_ << csv_line(r);
+        };
+        row("track", 0.0, t.duration_s, t.chunks, t.genres);
+        if (segments_)
+            for (const SegmentPrediction& s : t.segments) row("segment", s.start_s, s.end_s, 1, s.genres);
+    } else {
+        char head[64];
+        std::snprintf(head, sizeof head, "  (%d chunk%s, %s, %s)", t.chunks, t.chunks == 1 ? "" : "s",
+                      clock_time(t.duration_s).c_str(), aggregation_name(t.strategy));
+        out_ << (count_ ? "\n" : "") << t.file << head << "\n";
+        size_t w = 5;
+        for (const std::string& g : genres_) w = std::max(w, g.size());
+        int k = std::min<int>(top_k_, int(t.genres.size()));
+        for (int i = 0; i < k; ++i) {
+            const GenreScore& s = t.genres[size_t(i)];
+            char line[256];
+            std::snprintf(line, sizeof line, "  %-*s %6.3f %s\n", int(w), s.genre.c_str(),
+                          s.probability, s.predicted ? "*" : "");
+            out_ << line;
+        }
+        if (segments_) {
+            for (const SegmentPrediction& s : t.segments) {
+                out_ << "    " << clock_time(s.start_s) << "-" << clock_time(s.end_s) << " ";
+                for (int i = 0; i < k; ++i)
+                    out_ << " " << s.genres[size_t(i)].genre << " "
+                         << fixed(s.genres[size_t(i)].probability, 2)
+                         << (s.genres[size_t(i)].predicted ? "*" : "");
+                out_ << "\n";
+            }
+        }
+    }
+    ++count_;
+    out_.flush();
+}
+
+void PredictPrinter::end() {
+    if (format_ == OutputFormat::Json) out_ << (count_ ? "\n]\n" : "]\n");
+    if (format_ == OutputFormat::Table && count_ > 0)
+        out_ << "\n* = at or above the genre's decision threshold\n";
+    out_.flush();
+}
+
+}  // namespace gnet::cli

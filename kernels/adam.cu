@@ -1,0 +1,71 @@
+// Adam / AdamW GPU twin: one launch over the whole arena. One thread per float4 (grid-stride)
+// when param, grad, m and v are all 16-byte aligned, then the last n % 4 values one per thread;
+// scalar throughout otherwise. Same float operations in the same order as the CPU twin.
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/adam.h"
+#include "kernels/common.h"
+#include "kernels/cuda_check.h"
+
+namespace gnet::gpu {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 65535 * 4;
+
+struct AdamArgs {
+    AdamScalars s;
+    float beta1, beta2, one_m_b1, one_m_b2, eps;
+};
+
+__device__ __forceinline__ void adam1(const AdamArgs& a, float& w, float g, float& m, float& v) {
+    w = w * a.s.decay_factor;
+    g = g + a.s.l2 * w;
+    m = m * a.beta1 + a.one_m_b1 * g;
+    v = v * a.beta2 + a.one_m_b2 * g * g;
+    const float denom = sqrtf(v) / a.s.bc2_sqrt + a.eps;
+    w = w - a.s.step_size * (m / denom);
+}
+
+__global__ void adam_step_kernel(AdamArgs a, int64_t n, float* param, const float* grad, float* m,
+                                 float* v, bool vec) {
+    const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+    const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    int64_t done = 0;
+    if (vec) {
+        const int64_t n4 = n / 4;
+        for (int64_t i = first; i < n4; i += stride) {
+            float4 w = reinterpret_cast<float4*>(param)[i];
+            const float4 g = reinterpret_cast<const float4*>(grad)[i];
+            float4 mm = reinterpret_cast<float4*>(m)[i];
+            float4 vv = reinterpret_cast<float4*>(v)[i];
+            adam1(a, w.x, g.x, mm.x, vv.x);
+            adam1(a, w.y, g.y, mm.y, vv.y);
+            adam1(a, w.z, g.z, mm.z, vv.z);
+            adam1(a, w.w, g.w, mm.w, vv.w);
+            reinterpret_cast<float4*>(param)[i] = w;
+            reinterpret_cast<float4*>(m)[i] = mm;
+            reinterpret_cast<float4*>(v)[i] = vv;
+        }
+        done = n4 * 4;
+    }
+    for (int64_t i = done + first; i < n; i += stride) adam1(a, param[i], grad[i], m[i], v[i]);
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m, float* v,
+               Stream stream) {
+    GNET_CHECK(n >= 0, "gpu::adam_step: negative size");
+    const AdamArgs a{AdamScalars::make(p), p.beta1, p.beta2, 1.f - p.beta1, 1.f - p.beta2, p.eps};
+    if (n == 0) return;
+    const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
+    const int blocks = int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
+    adam_step_kernel<<<blocks, kThreads, 0, stream>>>(a, n, param, grad, m, v, vec);
+    GNET_LAUNCH_CHECK(stream);
+}
+
+}  // namespace gnet::gpu

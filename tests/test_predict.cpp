@@ -1,0 +1,178 @@
+// gnet predict: aggregation, ranking, every output format and option, bad files among good ones,
+// a wrong genre count. Uses a small randomly initialised checkpoint (the numbers are not
+// meaningful; the plumbing is what is tested).
+#include <doctest/doctest.h>
+#include <sndfile.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "audio/synth.h"
+#include "kernels/error.h"
+#include "nn/checkpoint.h"
+#include "nn/json.h"
+#include "nn/resnet18.h"
+#include "tests/helpers.h"
+#include "train/csv.h"
+#include "train/predict.h"
+
+using namespace gnet;
+using gnet::test::run_gnet;
+using gnet::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_wav(const std::string& path, const std::vector<float>& y, int rate) {
+    fs::create_directories(fs::path(path).parent_path());
+    SF_INFO info{};
+    info.samplerate = rate;
+    info.channels = 1;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+    REQUIRE(f != nullptr);
+    sf_writef_float(f, y.data(), sf_count_t(y.size()));
+    sf_close(f);
+}
+
+// A checkpoint with 3 genres and thresholds that differ per genre.
+std::string make_checkpoint(const TempDir& dir, const std::string& name = "m.safetensors") {
+    ResNet18Config cfg;
+    cfg.num_genres = 3;
+    cfg.max_batch = 1;
+    ResNet18 model(cfg, Device::CPU);
+    model.init(42);
+    CheckpointMeta meta;
+    meta.genres = {"pulse", "drone", "chime"};
+    meta.thresholds = {0.5f, 0.0f, 1.0f};  // drone always predicted, chime never
+    std::string path = dir.file(name);
+    write_checkpoint(path, model, meta);
+    return path;
+}
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+}  // namespace
+
+TEST_CASE("aggregate_chunks: mean and max differ where chunks disagree") {
+    std::vector<float> p = {0.9f, 0.1f,   // chunk 0
+                            0.1f, 0.3f};  // chunk 1
+    auto mean = aggregate_chunks(p, 2, 2, Aggregation::Mean);
+    auto mx = aggregate_chunks(p, 2, 2, Aggregation::Max);
+    CHECK(mean[0] == doctest::Approx(0.5));
+    CHECK(mean[1] == doctest::Approx(0.2));
+    CHECK(mx[0] == doctest::Approx(0.9));
+    CHECK(mx[1] == doctest::Approx(0.3));
+    CHECK_THROWS_AS(aggregate_chunks(p, 3, 2, Aggregation::Mean), Error);
+    auto ranked = rank_genres({0.2f, 0.7f, 0.7f}, {"a", "b", "c"}, {0.1f, 0.8f, 0.5f});
+    CHECK(ranked[0].genre == "b");  // ties keep genre order
+    CHECK(ranked[1].genre == "c");
+    CHECK_FALSE(ranked[0].predicted);
+    CHECK(ranked[1].predicted);
+    CHECK(ranked[2].predicted);
+    CHECK(parse_aggregation("max") == Aggregation::Max);
+    CHECK_THROWS_AS(parse_aggregation("median"), UsageError);
+}
+
+TEST_CASE("gnet predict: table, json, csv, segments, folders, bad files, short tracks") {
+    TempDir dir;
+    const std::string model = make_checkpoint(dir);
+    write_wav(dir.file("music/a.wav"), synth_track({"pulse"}, 21.0, 22050, 1), 22050);
+    write_wav(dir.file("music/sub/b.wav"), synth_track({"drone"}, 12.0, 44100, 2), 44100);
+    write_wav(dir.file("short.wav"), synth_track({"chime"}, 3.0, 22050, 3), 22050);
+    gnet::test::write_text(dir.file("music/notes.txt"), "ignored: not audio");
+
+    auto table = run_gnet("predict " + q(dir.file("music")) + " -m " + q(model) + " --device cpu");
+    INFO(table.err);
+    REQUIRE(table.exit_code == 0);
+    CHECK(table.out.find("a.wav  (2 chunks, 0:21, mean)") != std::string::npos);
+    CHECK(table.out.find("sub/b.wav  (1 chunk, 0:12, mean)") != std::string::npos);
+    CHECK(table.out.find("drone") != std::string::npos);
+    CHECK(table.out.find("notes.txt") == std::string::npos);
+
+    auto json = run_gnet("predict " + q(dir.file("music/a.wav")) + " " + q(dir.file("short.wav")) +
+                         " -m " + q(model) + " --device cpu --format json --segments --strategy max");
+    REQUIRE(json.exit_code == 0);
+    CHECK(json.err.find("short.wav is shorter than one chunk") != std::string::npos);
+    Json doc = Json::parse(json.out);
+    REQUIRE(doc.is_array());
+    REQUIRE(doc.size() == 2);
+    const Json& a = doc.at(size_t(0));
+    CHECK(a.at("file").as_string() == dir.file("music/a.wav"));
+    CHECK(a.at("duration_s").as_number() == doctest::Approx(21.0));
+    CHECK(a.at("chunks").as_int() == 2);
+    CHECK(a.at("strategy").as_string() == "max");
+    const Json& genres = a.at("genres");
+    REQUIRE(genres.size() == 3);
+    double prev = 2;
+    for (size_t i = 0; i < 3; ++i) {
+        const Json& g = genres.at(i);
+        double p = g.at("probability").as_number();
+        CHECK(p <= prev);
+        CHECK(p >= 0);
+        CHECK(p <= 1);
+        prev = p;
+        if (g.at("genre").as_string() == "drone") CHECK(g.at("predicted").as_bool());
+        if (g.at("genre").as_string() == "chime") CHECK_FALSE(g.at("predicted").as_bool());
+    }
+    const Json& segs = a.at("segments");
+    REQUIRE(segs.size() == 2);
+    CHECK(segs.at(size_t(1)).at("start_s").as_number() == 10.0);
+    CHECK(segs.at(size_t(1)).at("end_s").as_number() == 20.0);
+    // max over segments equals the track score, genre by genre
+    for (size_t i = 0; i < 3; ++i) {
+        const std::string g = genres.at(i).at("genre").as_string();
+        double best = 0;
+        for (size_t s = 0; s < 2; ++s)
+            for (size_t j = 0; j < 3; ++j)
+                if (segs.at(s).at("genres").at(j).at("genre").as_string() == g)
+                    best = std::max(best, segs.at(s).at("genres").at(j).at("probability").as_number());
+        CHECK(genres.at(i).at("probability").as_number() == doctest::Approx(best).epsilon(1e-3));
+    }
+    CHECK(doc.at(size_t(1)).at("chunks").as_int() == 1);
+
+    auto csv = run_gnet("predict " + q(dir.file("music/a.wav")) + " -m " + q(model) +
+                        " --device cpu --format csv --segments --threshold 0");
+    REQUIRE(csv.exit_code == 0);
+    auto recs = csv_parse(csv.out, "stdout");
+    REQUIRE(recs.size() == 1 + 1 + 2);
+    CHECK(recs[0].fields == std::vector<std::string>{"file", "kind", "start_s", "end_s", "chunks",
+                                                     "predicted", "pulse", "drone", "chime"});
+    CHECK(recs[1].fields[1] == "track");
+    CHECK(recs[1].fields[5] == "pulse;drone;chime");  // --threshold 0 predicts every genre
+    CHECK(recs[2].fields[1] == "segment");
+
+    // A bad file among good ones: reported, the others still go through, exit code 1.
+    gnet::test::write_text(dir.file("bad.mp3"), "not an mp3");
+    auto mixed = run_gnet("predict " + q(dir.file("bad.mp3")) + " " + q(dir.file("music/a.wav")) +
+                          " -m " + q(model) + " --device cpu --format json");
+    CHECK(mixed.exit_code == 1);
+    CHECK(mixed.err.find("bad.mp3") != std::string::npos);
+    CHECK(Json::parse(mixed.out).size() == 1);
+
+    auto missing = run_gnet("predict " + q(dir.file("nope.wav")) + " -m " + q(model));
+    CHECK(missing.exit_code == 1);
+    CHECK(missing.err.find("nope.wav: no such file") != std::string::npos);
+}
+
+TEST_CASE("gnet predict: genre-count mismatch and bad checkpoints are one-line errors") {
+    TempDir dir;
+    const std::string model = make_checkpoint(dir);
+    write_wav(dir.file("a.wav"), synth_track({"bass"}, 10.0, 22050, 1), 22050);
+    gnet::test::write_text(dir.file("two.txt"), "rock\npop\n");
+    auto r = run_gnet("predict " + q(dir.file("a.wav")) + " -m " + q(model) + " --genres " +
+                      q(dir.file("two.txt")) + " --device cpu");
+    // The checkpoint names its genres; a --genres file is only used when it has none.
+    CHECK(r.exit_code == 0);
+
+    std::string raw = gnet::test::read_text(model);
+    gnet::test::write_text(dir.file("trunc.safetensors"), raw.substr(0, raw.size() / 2));
+    auto t = run_gnet("predict " + q(dir.file("a.wav")) + " -m " + q(dir.file("trunc.safetensors")));
+    CHECK(t.exit_code == 1);
+    CHECK(t.err.find("trunc.safetensors") != std::string::npos);
+    CHECK(std::count(t.err.begin(), t.err.end(), '\n') == 1);
+
+    auto none = run_gnet("predict " + q(dir.file("a.wav")) + " -m " + q(dir.file("absent.safetensors")));
+    CHECK(none.exit_code == 1);
+    CHECK(none.err.find("absent.safetensors") != std::string::npos);
+}

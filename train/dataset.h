@@ -1,0 +1,75 @@
+// A prepared data folder (the output of `gnet prepare`), loaded and validated:
+//   DATA_DIR/genres.txt     genre names, one per line, in column order
+//   DATA_DIR/manifest.csv   header file,split,track,start_s,<genre1>,...,<genreG>; one row per chunk:
+//                           file = .npy path relative to DATA_DIR, split = train | val, track = the
+//                           audio path (all chunks of a track share it), start_s = integer seconds,
+//                           then 0/1 per genre. Fields may be CSV-quoted.
+//   DATA_DIR/train/*.npy, DATA_DIR/val/*.npy   float32 [128, 431] log-mel spectrograms
+//
+// Loading checks the manifest completely (header = genres.txt, one known split, an integer start,
+// 0/1 cells, a track never in both splits, the same labels on every chunk of a track, no file
+// listed twice); every error names manifest.csv:LINE. The .npy files are read lazily: a missing
+// file or a wrong shape is an Error naming the file when it is read.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace gnet {
+
+constexpr int kMelBands = 128;  // spectrogram height
+constexpr int kFrames = 431;    // spectrogram width (10 s at 22050 Hz, hop 512, centred)
+constexpr int kChunkFloats = kMelBands * kFrames;
+
+enum class Split { Train, Val };
+const char* split_name(Split s);
+// "train" | "val"; anything else is a UsageError.
+Split parse_split(const std::string& text);
+
+struct ChunkEntry {
+    std::string file;  // relative to the data folder
+    Split split = Split::Train;
+    int track = 0;     // index into PreparedData::tracks
+    int start_s = 0;
+    int line = 0;      // manifest.csv line, for messages
+};
+
+struct PreparedData {
+    std::string dir;
+    std::vector<std::string> genres;
+    std::vector<std::string> tracks;  // distinct track ids in first-appearance order
+    std::vector<ChunkEntry> chunks;   // manifest order
+    std::vector<float> targets;       // (chunks, G) 0/1
+
+    int num_genres() const { return int(genres.size()); }
+    int num_chunks() const { return int(chunks.size()); }
+    // Chunk indices of one split, in manifest order.
+    std::vector<int> split_chunks(Split s) const;
+    std::string chunk_path(int chunk) const;
+    // Reads chunk `chunk` into out[kChunkFloats]; an Error naming the file when it is missing,
+    // malformed, not float32 [128, 431] or holds a NaN or an infinity.
+    void read_chunk(int chunk, float* out) const;
+};
+
+PreparedData load_prepared(const std::string& dir);
+
+// Tracks of a subset of chunks, renumbered 0..T-1 in first-appearance order: the mapping that
+// aggregate_tracks() (train/metrics.h) takes.
+struct TrackGroups {
+    std::vector<int> chunk_track;  // per chunk of the subset: 0..T-1
+    std::vector<int> tracks;       // per local track: index into PreparedData::tracks
+    int count() const { return int(tracks.size()); }
+};
+TrackGroups group_by_track(const PreparedData& data, const std::vector<int>& chunks);
+
+// Track-level targets (T, G) for a subset: the labels of each track's first chunk (loading checked
+// that every chunk of a track carries the same labels).
+std::vector<float> track_targets(const PreparedData& data, const std::vector<int>& chunks,
+                                 const TrackGroups& groups);
+
+// Positive weights for BCE from training frequencies: negatives/positives per genre over `chunks`,
+// clamped to [lo, hi]; a genre without positives gets 1.
+std::vector<float> positive_weights(const PreparedData& data, const std::vector<int>& chunks,
+                                    float lo = 1.f, float hi = 100.f);
+
+}  // namespace gnet

@@ -1,0 +1,84 @@
+// Tagging tracks with a trained model: decode -> resample -> 10 s chunks (a track shorter than one
+// chunk is zero-padded into one) -> spectrograms -> ResNet18 in eval mode -> sigmoid per genre ->
+// aggregation over the track's chunks (mean or max) -> genres sorted by probability.
+//
+// Tracks are processed in groups: the group's files are decoded on `jobs` threads, then the chunks
+// of all its tracks are batched together (up to `batch` chunks per forward pass), so the model is
+// loaded once and the GPU sees full batches even for short tracks. A file that cannot be read is
+// reported through on_error and the others still go through.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/checkpoint.h"
+#include "nn/device.h"
+
+namespace gnet {
+
+enum class Aggregation { Mean, Max };
+Aggregation parse_aggregation(const std::string& text);  // "mean" | "max"; else UsageError
+const char* aggregation_name(Aggregation a);
+
+struct GenreScore {
+    std::string genre;
+    float probability = 0;
+    bool predicted = false;  // probability >= the genre's decision threshold
+};
+
+struct SegmentPrediction {
+    double start_s = 0, end_s = 0;
+    std::vector<GenreScore> genres;  // sorted by probability, highest first
+};
+
+struct TrackPrediction {
+    std::string file;
+    double duration_s = 0;
+    int chunks = 0;
+    bool padded = false;  // shorter than one chunk, zero-padded
+    Aggregation strategy = Aggregation::Mean;
+    std::vector<GenreScore> genres;          // every genre, sorted by probability
+    std::vector<SegmentPrediction> segments;  // one per chunk
+};
+
+struct PredictOptions {
+    Aggregation strategy = Aggregation::Mean;
+    int batch = 32;         // chunks per forward pass
+    int jobs = 0;           // decoding threads; 0 = all hardware threads
+    float threshold = -1;   // >= 0: one threshold for every genre, overriding the checkpoint's
+};
+
+// Files and folders -> the audio files to tag: files as given (in order), folders searched
+// recursively for audio extensions (sorted). A path that does not exist is an Error.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
+
+// Aggregates per-chunk probabilities (chunks x G, row-major) into one score per genre.
+std::vector<float> aggregate_chunks(const std::vector<float>& probs, int chunks, int G,
+                                    Aggregation a);
+// Scores sorted by probability (ties by genre order), marked against the thresholds.
+std::vector<GenreScore> rank_genres(const std::vector<float>& probs,
+                                    const std::vector<std::string>& genres,
+                                    const std::vector<float>& thresholds);
+
+class Tagger {
+public:
+    Tagger(const Checkpoint& checkpoint, Device device, const PredictOptions& options);
+    ~Tagger();
+    Tagger(const Tagger&) = delete;
+    Tagger& operator=(const Tagger&) = delete;
+
+    // Results arrive through on_result in input order; failures through on_error(file, reason).
+    void tag_files(const std::vector<std::string>& files,
+                   const std::function<void(const TrackPrediction&)>& on_result,
+                   const std::function<void(const std::string&, const std::string&)>& on_error);
+
+    const std::vector<std::string>& genres() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gnet

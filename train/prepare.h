@@ -1,0 +1,71 @@
+// gnet prepare: a folder of music -> a training set of spectrogram chunks.
+//
+// Every labelled track is decoded, resampled to 22050 Hz and cut into 10 s chunks (the remainder is
+// dropped); each chunk's [128, 431] spectrogram is saved as DATA_DIR/<split>/<track>_<chunk>.npy.
+// The split is by track (train/split.h). DATA_DIR also gets genres.txt, manifest.csv (one row per
+// chunk: file, split, track, start_s, 0/1 per genre) and prepare.json (every parameter used);
+// manifest.csv is written last, so a DATA_DIR with a manifest is complete.
+//
+// Work split: `jobs` threads decode and resample tracks. On the CPU each of them also computes its
+// tracks' spectrograms (one FFTW plan per thread); with the GPU they hand chunks to the calling
+// thread, which batches chunks of several tracks into one cuFFT call. A bad track (corrupt,
+// unsupported, shorter than one chunk) is skipped with its reason; the run fails only when no
+// track is usable.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "nn/device.h"
+
+namespace gnet {
+
+struct PrepareOptions {
+    std::string audio_dir;
+    std::string out_dir;
+    std::string labels_csv;  // empty: one sub-folder per genre
+    double val_fraction = 0.2;
+    uint64_t seed = 0;
+    Device device = Device::CPU;
+    int jobs = 0;        // decoding threads; 0 = all hardware threads
+    int gpu_batch = 32;  // chunks per cuFFT call
+    bool force = false;  // rebuild an existing DATA_DIR
+};
+
+struct SkippedTrack {
+    std::string path;
+    std::string reason;
+};
+
+struct PrepareSummary {
+    std::vector<std::string> genres;
+    int64_t tracks_total = 0;
+    int64_t tracks_used = 0;
+    std::vector<SkippedTrack> skipped;
+    int64_t chunks_train = 0, chunks_val = 0;
+    int64_t tracks_train = 0, tracks_val = 0;
+    // per genre: tracks and chunks with that label in each split
+    std::vector<int64_t> genre_tracks_train, genre_tracks_val, genre_chunks_train, genre_chunks_val;
+    double audio_seconds = 0;  // decoded audio, all used tracks
+    double wall_seconds = 0;
+    std::vector<std::string> warnings;  // label warnings (rows for missing files, ...)
+};
+
+struct PrepareProgress {
+    int64_t done = 0;
+    int64_t total = 0;
+};
+
+// Throws gnet::Error for unusable input (no labels, nothing decodable, DATA_DIR not empty without
+// force). `on_skip` is told about each skipped track as it happens; `on_progress` about progress.
+PrepareSummary prepare_dataset(const PrepareOptions& opt,
+                               const std::function<void(const SkippedTrack&)>& on_skip,
+                               const std::function<void(const PrepareProgress&)>& on_progress);
+
+// The per-genre table and totals, as printed by `gnet prepare`.
+void print_prepare_report(const PrepareSummary& s, std::ostream& out);
+
+}  // namespace gnet

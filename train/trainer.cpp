@@ -1,0 +1,491 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <ostream>
+
+#include "kernels/bce.h"
+#include "kernels/error.h"
+#include "nn/atomic_file.h"
+#include "nn/checkpoint.h"
+#include "nn/json.h"
+#include "nn/resnet18.h"
+#include "nn/safetensors.h"
+#include "train/csv.h"
+#include "train/loader.h"
+
+namespace gnet {
+
+namespace fs = std::filesystem;
+
+constexpr double kPi = 3.14159265358979323846;
+
+float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps) {
+    if (s == Schedule::Constant || total_steps <= 0) return lr;
+    double t = std::clamp(double(step) / double(total_steps), 0.0, 1.0);
+    return float(0.5 * double(lr) * (1.0 + std::cos(kPi * t)));
+}
+
+namespace {
+
+float sigmoid(float z) { return float(1.0 / (1.0 + std::exp(-double(z)))); }
+
+Tensor host_view(const float* p, Shape shape) {
+    return Tensor::view(const_cast<float*>(p), std::move(shape), Device::CPU);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+std::string opt_cell(const std::optional<double>& v) {
+    return v ? fmt("%.6f", *v) : std::string();
+}
+
+// "1:05" / "1:02:03"
+std::string clock_text(double seconds) {
+    long s = long(std::max(0.0, seconds) + 0.5);
+    char buf[32];
+    if (s >= 3600)
+        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+    return buf;
+}
+
+void progress_line(const std::string& what, int done, int total, double rate, double loss,
+                   double eta) {
+    const int width = 24;
+    int filled = total > 0 ? done * width / total : width;
+    std::string bar(size_t(filled), '#');
+    bar += std::string(size_t(width - filled), '.');
+    std::fprintf(stderr, "\r%s [%s] %d/%d  %.1f samples/s  loss %.4f  ETA %s   ", what.c_str(),
+                 bar.c_str(), done, total, rate, loss, clock_text(eta).c_str());
+    std::fflush(stderr);
+}
+
+void clear_progress() {
+    std::fprintf(stderr, "\r%80s\r", "");
+    std::fflush(stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// metrics.csv
+// ---------------------------------------------------------------------------------------------
+const char* kLevels[3] = {"chunk", "track_mean", "track_max"};
+
+std::vector<std::string> metrics_header(const std::vector<std::string>& genres) {
+    std::vector<std::string> h = {"epoch",          "lr",           "seconds",
+                                  "samples_per_s",  "train_loss",   "train_micro_f1",
+                                  "train_macro_f1", "val_loss",     "val_track_mean_macro_f1_tuned"};
+    for (const char* level : kLevels) {
+        std::string p = std::string("val_") + level + "_";
+        for (const char* k : {"micro_precision", "micro_recall", "micro_f1", "macro_precision",
+                              "macro_recall", "macro_f1", "map", "roc_auc"})
+            h.push_back(p + k);
+        for (const std::string& g : genres)
+            for (const char* k : {"precision", "recall", "f1", "ap", "roc_auc"})
+                h.push_back(p + g + "_" + k);
+    }
+    return h;
+}
+
+std::vector<std::string> metrics_row(const EpochRecord& e, double samples_per_s,
+                                     const MetricsReport& train, const SplitEvaluation& val,
+                                     const std::optional<double>& tuned_f1) {
+    std::vector<std::string> r = {std::to_string(e.epoch),
+                                  fmt("%.6g", e.lr),
+                                  fmt("%.3f", e.seconds),
+                                  fmt("%.2f", samples_per_s),
+                                  fmt("%.6f", e.train_loss),
+                                  fmt("%.6f", train.micro_f1),
+                                  fmt("%.6f", train.macro_f1),
+                                  fmt("%.6f", e.val_loss),
+                                  opt_cell(tuned_f1)};
+    for (const MetricsReport* m : {&val.chunk, &val.track_mean_report, &val.track_max_report}) {
+        bool any = m->genres_evaluated > 0;
+        for (double v : {m->micro_precision, m->micro_recall, m->micro_f1}) r.push_back(fmt("%.6f", v));
+        for (double v : {m->macro_precision, m->macro_recall, m->macro_f1})
+            r.push_back(any ? fmt("%.6f", v) : std::string());
+        r.push_back(opt_cell(m->macro_ap));
+        r.push_back(opt_cell(m->macro_roc_auc));
+        for (const GenreMetrics& g : m->per_genre)
+            for (const auto* v : {&g.precision, &g.recall, &g.f1, &g.ap, &g.roc_auc})
+                r.push_back(opt_cell(*v));
+    }
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resume state (metadata of optimizer.safetensors)
+// ---------------------------------------------------------------------------------------------
+struct RunState {
+    int epoch = 0;  // epochs completed
+    int best_epoch = 0;
+    double best_f1 = -1;
+    int bad_epochs = 0;
+    std::vector<EpochRecord> history;
+};
+
+Json run_state_json(const RunState& s) {
+    Json j = Json::object();
+    j.set("epoch", s.epoch);
+    j.set("best_epoch", s.best_epoch);
+    j.set("best_f1", s.best_f1);
+    j.set("bad_epochs", s.bad_epochs);
+    Json h = Json::array();
+    for (const EpochRecord& e : s.history) {
+        Json r = Json::object();
+        r.set("epoch", e.epoch);
+        r.set("lr", e.lr);
+        r.set("train_loss", e.train_loss);
+        r.set("train_macro_f1", e.train_macro_f1);
+        r.set("val_loss", e.val_loss);
+        r.set("val_f1", e.val_f1);
+        r.set("seconds", e.seconds);
+        h.push_back(std::move(r));
+    }
+    j.set("history", std::move(h));
+    return j;
+}
+
+RunState parse_run_state(const std::string& text, const std::string& path) {
+    try {
+        Json j = Json::parse(text);
+        RunState s;
+        s.epoch = int(j.at("epoch").as_int());
+        s.best_epoch = int(j.at("best_epoch").as_int());
+        s.best_f1 = j.at("best_f1").as_number();
+        s.bad_epochs = int(j.at("bad_epochs").as_int());
+        for (const Json& r : j.at("history").as_array()) {
+            EpochRecord e;
+            e.epoch = int(r.at("epoch").as_int());
+            e.lr = r.at("lr").as_number();
+            e.train_loss = r.at("train_loss").as_number();
+            e.train_macro_f1 = r.at("train_macro_f1").as_number();
+            e.val_loss = r.at("val_loss").as_number();
+            e.val_f1 = r.at("val_f1").as_number();
+            e.seconds = r.at("seconds").as_number();
+            s.history.push_back(e);
+        }
+        return s;
+    } catch (const JsonError& e) {
+        throw Error(path + ": metadata gnet.train_state: " + e.what());
+    }
+}
+
+const char* kStateKey = "gnet.train_state";
+
+Json options_json(const TrainOptions& o, const PreparedData& data) {
+    Json j = Json::object();
+    j.set("data", o.data_dir);
+    j.set("out", o.out_dir);
+    j.set("epochs", o.epochs);
+    j.set("batch", o.batch);
+    j.set("lr", double(o.lr));
+    j.set("weight_decay", double(o.weight_decay));
+    j.set("optimizer", o.optimizer == AdamMode::AdamW ? "adamw" : "adam");
+    j.set("schedule", o.schedule == Schedule::Cosine ? "cosine" : "constant");
+    j.set("seed", int64_t(o.seed));
+    j.set("device", device_name(o.device));
+    j.set("tune_thresholds", o.tune_thresholds);
+    j.set("pos_weight", o.pos_weight == PosWeightMode::Auto ? "auto" : "none");
+    j.set("spec_augment", o.spec_augment);
+    j.set("patience", o.patience);
+    Json g = Json::array();
+    for (const std::string& name : data.genres) g.push_back(name);
+    j.set("genres", std::move(g));
+    return j;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+// ---------------------------------------------------------------------------------------------
+SplitEvaluation evaluate_split(ResNet18& model, const PreparedData& data,
+                               const std::vector<int>& chunks, int batch,
+                               const std::vector<float>& thresholds,
+                               const std::vector<float>& pos_weight, int workers) {
+    const int G = data.num_genres();
+    GNET_CHECK(model.num_genres() == G, "model has " + std::to_string(model.num_genres()) +
+                                            " outputs for " + std::to_string(G) + " genres");
+    GNET_CHECK(!chunks.empty(), "no chunk to evaluate");
+    const int N = int(chunks.size());
+    LoaderOptions lo;
+    lo.batch = std::min(batch, model.config().max_batch);
+    lo.shuffle = false;
+    lo.workers = workers;
+    lo.pinned = model.device() == Device::CUDA;
+    Loader loader(data, chunks, lo);
+    loader.start_epoch(0);
+
+    SplitEvaluation ev;
+    std::vector<float> targets(size_t(N) * size_t(G));
+    ev.chunk_probs.resize(size_t(N) * size_t(G));
+    double loss_sum = 0;
+    const Mode saved = model.mode();
+    model.set_mode(Mode::Eval);
+    int done = 0;
+    while (const Batch* b = loader.next()) {
+        Tensor logits = model.forward(host_view(b->x, {b->n, 1, kMelBands, kFrames}));
+        std::vector<float> z = logits.to_host();
+        float loss = 0;
+        cpu::bce_logits_forward_backward(b->n, G, z.data(), b->y,
+                                         pos_weight.empty() ? nullptr : pos_weight.data(), &loss,
+                                         nullptr);
+        loss_sum += double(loss) * b->n;
+        for (size_t i = 0; i < z.size(); ++i) ev.chunk_probs[size_t(done) * G + i] = sigmoid(z[i]);
+        std::copy_n(b->y, size_t(b->n) * G, &targets[size_t(done) * G]);
+        done += b->n;
+    }
+    model.set_mode(saved);
+    ev.loss = loss_sum / N;
+    TrackGroups groups = group_by_track(data, chunks);
+    ev.track_targets = track_targets(data, chunks, groups);
+    ev.track_mean = aggregate_tracks(N, G, ev.chunk_probs.data(), groups.chunk_track,
+                                     groups.count(), Aggregation::Mean);
+    std::vector<float> track_max = aggregate_tracks(N, G, ev.chunk_probs.data(), groups.chunk_track,
+                                                    groups.count(), Aggregation::Max);
+    ev.chunk = compute_metrics(N, G, ev.chunk_probs.data(), targets.data(), thresholds);
+    ev.track_mean_report = compute_metrics(groups.count(), G, ev.track_mean.data(),
+                                           ev.track_targets.data(), thresholds);
+    ev.track_max_report = compute_metrics(groups.count(), G, track_max.data(),
+                                          ev.track_targets.data(), thresholds);
+    return ev;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training
+// ---------------------------------------------------------------------------------------------
+void check_finite_loss(float loss, int epoch, int step, int steps_per_epoch,
+                       const std::string& last_good) {
+    if (std::isfinite(loss)) return;
+    const int64_t global = int64_t(epoch - 1) * steps_per_epoch + step;
+    throw Error(std::string("training diverged: the loss is ") + (std::isnan(loss) ? "NaN" : "infinite") +
+                " at epoch " + std::to_string(epoch) + ", step " + std::to_string(step) + " of " +
+                std::to_string(steps_per_epoch) + " (global step " + std::to_string(global) + "); " +
+                (last_good.empty() ? std::string("no checkpoint was written") : last_good) +
+                "; try a lower --lr");
+}
+
+TrainResult train(const TrainOptions& o, std::ostream& out) {
+    GNET_CHECK(o.epochs > 0, "--epochs must be positive");
+    GNET_CHECK(o.batch > 0, "--batch must be positive");
+    GNET_CHECK(o.lr > 0 && std::isfinite(o.lr), "--lr must be a positive number");
+    GNET_CHECK(o.weight_decay >= 0, "--weight-decay must not be negative");
+    GNET_CHECK(o.patience >= 0, "--patience must not be negative");
+    const PreparedData data = load_prepared(o.data_dir);
+    const int G = data.num_genres();
+    const std::vector<int> train_chunks = data.split_chunks(Split::Train);
+    const std::vector<int> val_chunks = data.split_chunks(Split::Val);
+    if (train_chunks.empty()) throw Error(o.data_dir + "/manifest.csv: no chunk in the train split");
+    if (val_chunks.empty()) throw Error(o.data_dir + "/manifest.csv: no chunk in the val split");
+
+    const std::string dir = o.out_dir;
+    const std::string last_path = dir + "/last.safetensors", best_path = dir + "/best.safetensors",
+                      opt_path = dir + "/optimizer.safetensors", csv_path = dir + "/metrics.csv",
+                      png_path = dir + "/curves.png";
+    if (!o.resume && fs::exists(last_path))
+        throw UsageError(dir + " already holds a run (last.safetensors); pass --resume to continue it "
+                         "or choose another --out");
+    if (o.resume && !(fs::exists(last_path) && fs::exists(opt_path)))
+        throw UsageError("--resume: " + dir + " holds no run to continue (last.safetensors and "
+                         "optimizer.safetensors are needed)");
+    fs::create_directories(dir);
+
+    ResNet18Config cfg;
+    cfg.num_genres = G;
+    cfg.max_batch = o.batch;
+    ResNet18 model(cfg, o.device);
+    model.init(o.seed);
+
+    std::vector<float> pos_weight;
+    if (o.pos_weight == PosWeightMode::Auto) pos_weight = positive_weights(data, train_chunks);
+    Tensor pos_weight_t;
+    if (!pos_weight.empty()) pos_weight_t = Tensor::from_vector({G}, pos_weight, Device::CPU);
+
+    // Resume: model, optimizer, run state and the metrics.csv rows up to the resumed epoch.
+    RunState state;
+    std::vector<std::string> header = metrics_header(data.genres);
+    std::string csv_text = csv_line(header);
+    if (o.resume) {
+        Checkpoint last = read_checkpoint(last_path);
+        if (last.meta.genres != data.genres)
+            throw Error(last_path + ": genres differ from " + o.data_dir + "/genres.txt");
+        load_checkpoint(last, model);
+        StFile opt_state = safetensors_read(opt_path);
+        model.load_optimizer_state(opt_state, opt_path);
+        auto it = opt_state.metadata.find(kStateKey);
+        if (it == opt_state.metadata.end())
+            throw Error(opt_path + ": no " + kStateKey + " metadata (not written by gnet train)");
+        state = parse_run_state(it->second, opt_path);
+        int last_epoch = -1;
+        try {
+            last_epoch = int(Json::parse(last.meta.train).at("epoch").as_int());
+        } catch (const JsonError&) {
+        }
+        if (last_epoch != state.epoch)
+            throw Error(dir + ": last.safetensors (epoch " + std::to_string(last_epoch) +
+                        ") and optimizer.safetensors (epoch " + std::to_string(state.epoch) +
+                        ") disagree; the run folder is inconsistent");
+        if (fs::exists(csv_path)) {
+            std::vector<CsvRecord> rows = csv_read_file(csv_path);
+            if (rows.empty() || rows[0].fields != header)
+                throw Error(csv_path + ":1: header differs from this run's genres");
+            for (size_t r = 1; r < rows.size(); ++r)
+                if (!rows[r].fields.empty() && std::atoi(rows[r].fields[0].c_str()) <= state.epoch)
+                    csv_text += csv_line(rows[r].fields);
+        }
+        out << "resuming " << dir << " after epoch " << state.epoch << " (best epoch "
+            << state.best_epoch << ", val track macro F1 " << fmt("%.4f", state.best_f1) << ")\n";
+        if (state.epoch >= o.epochs) {
+            out << "nothing to do: " << state.epoch << " of " << o.epochs << " epochs done\n";
+            TrainResult r;
+            r.history = state.history;
+            r.best_epoch = state.best_epoch;
+            r.best_f1 = state.best_f1;
+            return r;
+        }
+    }
+    write_file_atomic(dir + "/config.json", options_json(o, data).dump() + "\n");
+
+    LoaderOptions lo;
+    lo.batch = o.batch;
+    lo.seed = o.seed;
+    lo.workers = o.workers;
+    lo.pinned = o.device == Device::CUDA;
+    lo.spec_augment = o.spec_augment;
+    Loader loader(data, train_chunks, lo);
+    const int64_t steps_per_epoch = loader.batches_per_epoch();
+    const int64_t total_steps = steps_per_epoch * o.epochs;
+
+    AdamParams adam;
+    adam.weight_decay = o.weight_decay;
+    adam.mode = o.optimizer;
+
+    TrainResult result;
+    for (int epoch = state.epoch + 1; epoch <= o.epochs; ++epoch) {
+        const auto t0 = std::chrono::steady_clock::now();
+        loader.start_epoch(epoch);
+        std::vector<float> train_probs, train_targets;
+        train_probs.reserve(size_t(loader.size()) * G);
+        train_targets.reserve(size_t(loader.size()) * G);
+        double loss_sum = 0;
+        int seen = 0;
+        float lr = o.lr;
+        while (const Batch* b = loader.next()) {
+            const int64_t step = (epoch - 1) * steps_per_epoch + b->index;
+            lr = scheduled_lr(o.schedule, o.lr, step, total_steps);
+            adam.lr = lr;
+            float loss = model.train_step(host_view(b->x, {b->n, 1, kMelBands, kFrames}),
+                                          host_view(b->y, {b->n, G}),
+                                          pos_weight.empty() ? nullptr : &pos_weight_t, adam);
+            check_finite_loss(loss, epoch, b->index + 1, int(steps_per_epoch),
+                              state.epoch > 0 ? last_path + " keeps epoch " + std::to_string(state.epoch)
+                                              : std::string());
+            std::vector<float> z = model.logits().to_host();
+            for (float v : z) train_probs.push_back(sigmoid(v));
+            train_targets.insert(train_targets.end(), b->y, b->y + size_t(b->n) * G);
+            loss_sum += double(loss) * b->n;
+            seen += b->n;
+            if (o.progress) {
+                double el = seconds_since(t0);
+                progress_line("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs),
+                              seen, loader.size(), seen / std::max(el, 1e-9), loss_sum / seen,
+                              el / seen * (loader.size() - seen));
+            }
+        }
+        if (o.progress) clear_progress();
+        const double train_seconds = seconds_since(t0);
+        MetricsReport train_report =
+            compute_metrics(seen, G, train_probs.data(), train_targets.data());
+        SplitEvaluation val = evaluate_split(model, data, val_chunks, o.batch, {}, pos_weight, o.workers);
+
+        EpochRecord rec;
+        rec.epoch = epoch;
+        rec.lr = lr;
+        rec.train_loss = loss_sum / seen;
+        rec.train_macro_f1 = train_report.macro_f1;
+        rec.val_loss = val.loss;
+        rec.val_f1 = val.track_mean_report.macro_f1;
+        rec.seconds = seconds_since(t0);
+        if (!std::isfinite(rec.val_loss))
+            throw Error("training diverged: the validation loss is not finite after epoch " +
+                        std::to_string(epoch) + "; try a lower --lr");
+
+        std::vector<float> thresholds(size_t(G), 0.5f);
+        std::optional<double> tuned_f1;
+        if (o.tune_thresholds) {
+            const int T = int(val.track_mean.size()) / G;
+            thresholds = tune_thresholds(T, G, val.track_mean.data(), val.track_targets.data());
+            tuned_f1 = compute_metrics(T, G, val.track_mean.data(), val.track_targets.data(),
+                                       thresholds).macro_f1;
+        }
+        const bool improved = rec.val_f1 > state.best_f1;
+        state.epoch = epoch;
+        state.history.push_back(rec);
+        if (improved) {
+            state.best_f1 = rec.val_f1;
+            state.best_epoch = epoch;
+            state.bad_epochs = 0;
+        } else {
+            ++state.bad_epochs;
+        }
+
+        // Files: checkpoints first, then the optimizer with the run state (resume reads both and
+        // checks that their epochs agree), then the reports.
+        CheckpointMeta meta;
+        meta.genres = data.genres;
+        meta.thresholds = thresholds;
+        Json prov = options_json(o, data);
+        prov.set("epoch", epoch);
+        prov.set("val_track_mean_macro_f1", rec.val_f1);
+        meta.train = prov.dump();
+        write_checkpoint(last_path, model, meta);
+        if (improved) write_checkpoint(best_path, model, meta);
+        StFile opt_state = model.optimizer_state();
+        opt_state.metadata[kStateKey] = run_state_json(state).dump();
+        safetensors_write(opt_path, opt_state);
+        csv_text += csv_line(metrics_row(rec, seen / std::max(train_seconds, 1e-9), train_report,
+                                         val, tuned_f1));
+        write_file_atomic(csv_path, csv_text);
+        write_curves_png(png_path, state.history);
+
+        auto f = [](double v) { return fmt("%.4f", v); };
+        auto fo = [](const std::optional<double>& v) { return v ? fmt("%.4f", *v) : std::string("n/a"); };
+        out << "epoch " << epoch << "/" << o.epochs << "  lr " << fmt("%.2e", lr) << "  train loss "
+            << f(rec.train_loss) << " F1 " << f(rec.train_macro_f1) << "  val loss " << f(rec.val_loss)
+            << "  chunk F1 " << f(val.chunk.macro_f1) << " mAP " << fo(val.chunk.macro_ap)
+            << "  track mean F1 " << f(rec.val_f1) << " mAP " << fo(val.track_mean_report.macro_ap)
+            << " AUC " << fo(val.track_mean_report.macro_roc_auc) << "  track max F1 "
+            << f(val.track_max_report.macro_f1);
+        if (tuned_f1) out << "  tuned F1 " << f(*tuned_f1);
+        out << "  " << fmt("%.1f", rec.seconds) << " s (" << fmt("%.1f", seen / std::max(train_seconds, 1e-9))
+            << " samples/s)" << (improved ? "  *best" : "") << "\n";
+        out.flush();
+
+        if (o.patience > 0 && state.bad_epochs >= o.patience && epoch < o.epochs) {
+            out << "early stop: no improvement of the val track macro F1 for " << o.patience
+                << " epochs (best " << f(state.best_f1) << " at epoch " << state.best_epoch << ")\n";
+            result.stopped_early = true;
+            break;
+        }
+    }
+    result.history = state.history;
+    result.best_epoch = state.best_epoch;
+    result.best_f1 = state.best_f1;
+    return result;
+}
+
+}  // namespace gnet

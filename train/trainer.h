@@ -1,0 +1,108 @@
+// The training loop and the evaluation of a split.
+//
+// train(): ResNet18 (nn/resnet18.h) on the train split of a prepared folder, validation after
+// every epoch at chunk level and at track level (mean and max aggregation of chunk probabilities).
+// RUN_DIR receives, each epoch and atomically:
+//   last.safetensors       the model after the epoch (checkpoint format of nn/checkpoint.h)
+//   best.safetensors       the epoch with the best validation track-level macro F1 (mean
+//                          aggregation, thresholds 0.5); ties keep the earlier epoch
+//   optimizer.safetensors  Adam moments + step, and in its metadata "gnet.train_state" (JSON: the
+//                          epoch, best epoch and score, epochs without improvement, the history
+//                          of the curves) for --resume
+//   metrics.csv            one row per epoch, every figure (n/a cells are empty)
+//   config.json            the options of the run
+//   curves.png             loss (top) and macro F1 (bottom) per epoch; blue = train, orange = val
+// Resuming loads last + optimizer and continues with the next epoch: the loader's order and
+// SpecAugment are pure functions of (seed, epoch) and the model holds everything else, so on the
+// CPU the resumed run reproduces the uninterrupted one bit for bit.
+//
+// Training F1 (for the curves) is computed from each step's own forward pass (train mode, with
+// augmentation), at chunk level.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/adam.h"
+#include "nn/device.h"
+#include "train/dataset.h"
+#include "train/metrics.h"
+
+namespace gnet {
+
+class ResNet18;
+
+enum class Schedule { Constant, Cosine };
+enum class PosWeightMode { None, Auto };
+
+struct TrainOptions {
+    std::string data_dir;
+    std::string out_dir = "run";
+    int epochs = 30;
+    int batch = 32;
+    float lr = 1e-3f;
+    float weight_decay = 0.f;
+    AdamMode optimizer = AdamMode::Adam;
+    Schedule schedule = Schedule::Constant;
+    uint64_t seed = 0;
+    bool resume = false;
+    Device device = Device::CPU;
+    bool tune_thresholds = false;
+    PosWeightMode pos_weight = PosWeightMode::None;
+    bool spec_augment = false;
+    int patience = 0;  // early stopping after this many epochs without improvement; 0 = off
+    int workers = 2;   // loader threads
+    bool progress = false;  // progress bar on stderr (the CLI sets it when stderr is a terminal)
+};
+
+// Learning rate of step `step` (0-based) out of `total_steps`: constant, or cosine from lr to 0.
+float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps);
+
+// Metrics of one split at the three levels.
+struct SplitEvaluation {
+    double loss = 0;                  // BCE-with-logits, mean over chunks x genres
+    std::vector<float> chunk_probs;   // (chunks, G) sigmoid outputs, in the order of `chunks`
+    std::vector<float> track_mean;    // (T, G)
+    std::vector<float> track_targets; // (T, G)
+    MetricsReport chunk, track_mean_report, track_max_report;
+};
+
+// Runs the model in eval mode over `chunks` (batches of `batch`), computes the loss (with
+// pos_weight when not empty) and the metrics with `thresholds` (empty = 0.5).
+SplitEvaluation evaluate_split(ResNet18& model, const PreparedData& data,
+                               const std::vector<int>& chunks, int batch,
+                               const std::vector<float>& thresholds,
+                               const std::vector<float>& pos_weight, int workers = 2);
+
+struct EpochRecord {
+    int epoch = 0;  // 1-based
+    double lr = 0;  // learning rate at the epoch's last step
+    double train_loss = 0;
+    double train_macro_f1 = 0;  // chunk level, from the training forward passes
+    double val_loss = 0;
+    double val_f1 = 0;  // track level, mean aggregation, macro F1 (the selection score)
+    double seconds = 0;
+};
+
+struct TrainResult {
+    std::vector<EpochRecord> history;  // every epoch of the run, resumed ones included
+    int best_epoch = 0;
+    double best_f1 = -1;
+    bool stopped_early = false;
+};
+
+// Trains as described above; epoch summaries go to `out` (one line each).
+TrainResult train(const TrainOptions& options, std::ostream& out);
+
+// The divergence guard of every step: an Error naming the step when `loss` is NaN or infinite.
+// `last_good` says which checkpoint is kept ("" = none written yet).
+void check_finite_loss(float loss, int epoch, int step, int steps_per_epoch,
+                       const std::string& last_good);
+
+// Draws curves.png (loss and F1 panels) for a history.
+void write_curves_png(const std::string& path, const std::vector<EpochRecord>& history);
+
+}  // namespace gnet
