@@ -14,8 +14,8 @@
 // CPU twin (conv2d_cpu.cpp): im2col / col2im into a scratch matrix owned by the calling thread, one
 // OpenBLAS sgemm per chunk of images, im2col/col2im split over images on std::threads. Safe to
 // call from several threads at once (each caller has its own scratch).
-// GPU twin (conv2d.cu): implicit GEMM (no col matrix in memory), 64x64 block tile, BK 16, 256
-// threads with a 4x4 register tile each, double-buffered shared memory. backward_data gathers
+// GPU twin (conv2d.cu): implicit GEMM (no col matrix in memory), 64x64 or 64x128 block tiles,
+// BK 16, 256 threads with a 4x4 or 4x8 register tile each, double-buffered shared memory. backward_data gathers
 // (no atomics), one GEMM per stride phase of dx so strided convs skip the structural zeros;
 // backward_weight splits K over blocks into `workspace` and sums the slices in a fixed order
 // (deterministic: the same inputs give bit-identical dw). Thread-safe: no state between calls.

@@ -44,6 +44,10 @@ std::vector<Shape> test_shapes() {
         {"3x2/3 pad1, non-square, stride 3", 2, 4, 7, 5, 3, 3, 2, 3, 1},
         {"1x1x1 image", 1, 1, 1, 1, 1, 1, 1, 1, 0},
         {"C=70, OC=67: partial tiles", 2, 70, 5, 3, 67, 3, 3, 1, 1},
+        // Enough pixels for the 64x128 tile in forward (the others above use 64x64 there).
+        {"wide tile: OC=5, odd 97x101", 4, 3, 97, 101, 5, 3, 3, 1, 1},
+        {"wide tile: stem at batch 8", 8, 1, 128, 431, 64, 7, 7, 2, 3},
+        {"wide tile: layer1 at batch 16", 16, 64, 32, 108, 64, 3, 3, 1, 1},
         // ResNet18 on [1, 128, 431], batch 2
         {"stem 1->64 7x7/2", 2, 1, 128, 431, 64, 7, 7, 2, 3},
         {"layer1 64->64 3x3", 2, 64, 32, 108, 64, 3, 3, 1, 1},
