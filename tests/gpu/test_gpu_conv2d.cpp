@@ -11,6 +11,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda_check.h"
+#include "kernels/error.h"
 #include "nn/buffer.h"
 #include "tests/check.h"
 
@@ -98,7 +99,7 @@ DeviceBuffer workspace_for(const Conv2dParams& p) {
 }
 
 #if GNET_HAVE_CUDNN
-// cuDNN in FP32 with FMA math only (no TF32), fixed algorithms that support every shape.
+// cuDNN in FP32 with FMA math only (no TF32).
 class CudnnConv {
 public:
     explicit CudnnConv(const Conv2dParams& p) {
@@ -128,38 +129,72 @@ public:
     CudnnConv(const CudnnConv&) = delete;
     CudnnConv& operator=(const CudnnConv&) = delete;
 
+    // Each pass runs its fixed algorithm; should this cuDNN not support it for a shape, the first
+    // algorithm its heuristics list that runs.
     void forward(const float* x, const float* w, float* y) {
-        const auto algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-        size_t bytes = 0;
-        GNET_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle_, x_, w_, conv_, y_, algo,
-                                                                 &bytes));
-        DeviceBuffer ws = bytes ? DeviceBuffer(bytes) : DeviceBuffer();
-        const float one = 1.f, zero = 0.f;
-        GNET_CUDNN_CHECK(cudnnConvolutionForward(handle_, &one, x_, x, w_, w, conv_, algo,
-                                                 ws.data(), bytes, &zero, y_, y));
+        auto run = [&](cudnnConvolutionFwdAlgo_t algo) {
+            size_t bytes = 0;
+            cudnnStatus_t st = cudnnGetConvolutionForwardWorkspaceSize(handle_, x_, w_, conv_, y_,
+                                                                       algo, &bytes);
+            if (st != CUDNN_STATUS_SUCCESS) return st;
+            DeviceBuffer ws = bytes ? DeviceBuffer(bytes) : DeviceBuffer();
+            return cudnnConvolutionForward(handle_, &one_, x_, x, w_, w, conv_, algo, ws.data(),
+                                           bytes, &zero_, y_, y);
+        };
+        if (run(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM) == CUDNN_STATUS_SUCCESS) return;
+        cudnnConvolutionFwdAlgoPerf_t perf[kAlgos];
+        int n = 0;
+        GNET_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_, w_, conv_, y_, kAlgos,
+                                                                &n, perf));
+        for (int i = 0; i < n; ++i)
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && run(perf[i].algo) == CUDNN_STATUS_SUCCESS)
+                return;
+        GNET_CHECK(false, "no cuDNN forward algorithm ran");
     }
     void backward_data(const float* dy, const float* w, float* dx) {
-        const auto algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-        size_t bytes = 0;
-        GNET_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, w_, y_, conv_, x_,
-                                                                      algo, &bytes));
-        DeviceBuffer ws = bytes ? DeviceBuffer(bytes) : DeviceBuffer();
-        const float one = 1.f, zero = 0.f;
-        GNET_CUDNN_CHECK(cudnnConvolutionBackwardData(handle_, &one, w_, w, y_, dy, conv_, algo,
-                                                      ws.data(), bytes, &zero, x_, dx));
+        auto run = [&](cudnnConvolutionBwdDataAlgo_t algo) {
+            size_t bytes = 0;
+            cudnnStatus_t st = cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, w_, y_, conv_,
+                                                                            x_, algo, &bytes);
+            if (st != CUDNN_STATUS_SUCCESS) return st;
+            DeviceBuffer ws = bytes ? DeviceBuffer(bytes) : DeviceBuffer();
+            return cudnnConvolutionBackwardData(handle_, &one_, w_, w, y_, dy, conv_, algo,
+                                                ws.data(), bytes, &zero_, x_, dx);
+        };
+        if (run(CUDNN_CONVOLUTION_BWD_DATA_ALGO_1) == CUDNN_STATUS_SUCCESS) return;
+        cudnnConvolutionBwdDataAlgoPerf_t perf[kAlgos];
+        int n = 0;
+        GNET_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_, y_, conv_, x_,
+                                                                     kAlgos, &n, perf));
+        for (int i = 0; i < n; ++i)
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && run(perf[i].algo) == CUDNN_STATUS_SUCCESS)
+                return;
+        GNET_CHECK(false, "no cuDNN backward-data algorithm ran");
     }
     void backward_filter(const float* x, const float* dy, float* dw) {
-        const auto algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
-        size_t bytes = 0;
-        GNET_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, x_, y_, conv_, w_,
-                                                                        algo, &bytes));
-        DeviceBuffer ws = bytes ? DeviceBuffer(bytes) : DeviceBuffer();
-        const float one = 1.f, zero = 0.f;
-        GNET_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle_, &one, x_, x, y_, dy, conv_, algo,
-                                                        ws.data(), bytes, &zero, w_, dw));
+        auto run = [&](cudnnConvolutionBwdFilterAlgo_t algo) {
+            size_t bytes = 0;
+            cudnnStatus_t st = cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, x_, y_, conv_,
+                                                                              w_, algo, &bytes);
+            if (st != CUDNN_STATUS_SUCCESS) return st;
+            DeviceBuffer ws = bytes ? DeviceBuffer(bytes) : DeviceBuffer();
+            return cudnnConvolutionBackwardFilter(handle_, &one_, x_, x, y_, dy, conv_, algo,
+                                                  ws.data(), bytes, &zero_, w_, dw);
+        };
+        if (run(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1) == CUDNN_STATUS_SUCCESS) return;
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[kAlgos];
+        int n = 0;
+        GNET_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_, y_, conv_, w_,
+                                                                       kAlgos, &n, perf));
+        for (int i = 0; i < n; ++i)
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && run(perf[i].algo) == CUDNN_STATUS_SUCCESS)
+                return;
+        GNET_CHECK(false, "no cuDNN backward-filter algorithm ran");
     }
 
 private:
+    static constexpr int kAlgos = 16;
+    const float one_ = 1.f, zero_ = 0.f;
     cudnnHandle_t handle_ = nullptr;
     cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
     cudnnFilterDescriptor_t w_ = nullptr;
