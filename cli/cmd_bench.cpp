@@ -27,6 +27,7 @@ namespace {
 const std::vector<std::pair<std::string, std::string>> kSuites = {
     {"spectrogram", "bench_spectrogram"}, {"conv2d", "bench_conv2d"},
     {"ops", "bench_ops"},                 {"train_step", "bench_train_step"},
+    {"predict", "bench_predict"},
 };
 
 struct BenchArgs {
@@ -67,7 +68,7 @@ int run_bench(const BenchArgs& a) {
         for (const auto& s : kSuites) known = known || s.first == w;
         if (!known)
             throw UsageError("unknown benchmark '" + w +
-                             "' (expected spectrogram, conv2d, ops or train_step)");
+                             "' (expected spectrogram, conv2d, ops, train_step or predict)");
     }
     std::vector<std::string> json_parts;
     int failures = 0;
@@ -119,7 +120,7 @@ void register_bench(CLI::App& app, Context& ctx) {
         "bench", "Validate and time gnet's kernels and pipeline against cuDNN/cuBLAS/cuFFT and the "
                  "CPU libraries");
     cmd->add_option("--ops", a->suites,
-                    "Comma-separated: spectrogram, conv2d, ops, train_step (default: all)");
+                    "Comma-separated: spectrogram, conv2d, ops, train_step, predict (default: all)");
     cmd->add_option("--batch", a->batch, "Batch size")->check(CLI::Range(1, 4096))->capture_default_str();
     cmd->add_option("--repeats", a->repeats, "Timed repeats (the median is reported)")
         ->check(CLI::Range(1, 100000))
