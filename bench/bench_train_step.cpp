@@ -84,21 +84,26 @@ ResNet18Config config(int N) {
     return c;
 }
 
-Result make_result(const std::string& device, int N, Timing t, double loss) {
+// op "train_step" (samples/s, with GFLOP/s and the loss in the note) or "inference" (one
+// eval-mode forward pass over N chunks, what predict and evaluate run; chunks/s).
+Result make_result(const std::string& op, const std::string& device, int N, Timing t,
+                   double loss = 0) {
     Result r;
-    r.op = "train_step";
+    r.op = op;
     r.shape = "N" + std::to_string(N) + " x [1, 128, 431], G" + std::to_string(kGenres);
     r.device = device;
     r.impl = "gnet";
     r.median_ms = t.median_ms;
     r.min_ms = t.min_ms;
     r.work = N;
-    r.unit = "samples/s";
+    r.unit = op == "inference" ? "chunks/s" : "samples/s";
     r.rate = N / (t.median_ms * 1e-3);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%.1f GFLOP/s; loss %.4f", gflops(step_flops(N), t.median_ms),
-                  loss);
-    r.note = buf;
+    if (op == "train_step") {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%.1f GFLOP/s; loss %.4f",
+                      gflops(step_flops(N), t.median_ms), loss);
+        r.note = buf;
+    }
     return r;
 }
 
@@ -113,7 +118,10 @@ void run_cpu(const Options& o, Report& report) {
     // A step takes seconds on a small machine: few repeats.
     Timing t = time_cpu([&] { loss = m.train_step(b.x, b.targets, &b.pos_weight, adam); },
                         std::min(o.warmup, 1), std::min(o.repeats, 5));
-    report.add(make_result("cpu", N, t, loss));
+    report.add(make_result("train_step", "cpu", N, t, loss));
+    m.set_mode(Mode::Eval);
+    Timing ti = time_cpu([&] { m.forward(b.x); }, std::min(o.warmup, 1), std::min(o.repeats, 5));
+    report.add(make_result("inference", "cpu", N, ti));
 }
 
 #if GNET_HAVE_CUDA
@@ -140,7 +148,11 @@ void run_gpu(const Options& o, Report& report) {
         Timing t = time_gpu(
             [&](cudaStream_t) { loss = g.train_step(bg.x, bg.targets, &bg.pos_weight, adam); },
             stream, o.warmup, o.repeats, /*flush_l2=*/false);
-        report.add(make_result("cuda", N, t, loss));
+        report.add(make_result("train_step", "cuda", N, t, loss));
+        g.set_mode(Mode::Eval);
+        Timing ti = time_gpu([&](cudaStream_t) { g.forward(bg.x); }, stream, o.warmup, o.repeats,
+                             /*flush_l2=*/false);
+        report.add(make_result("inference", "cuda", N, ti));
     }
     GNET_CUDA_CHECK(cudaStreamDestroy(stream));
 }

@@ -54,9 +54,21 @@ def main():
         loss = step()
         times.append((time.perf_counter() - t0) * 1e3)
     med = statistics.median(times)
+    model.eval()
+    with torch.no_grad():
+        for _ in range(args.warmup):
+            model(x)
+        itimes = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            model(x)
+            itimes.append((time.perf_counter() - t0) * 1e3)
+    imed = statistics.median(itimes)
     print("torch %s, torchvision %s, threads %d" % (torch.__version__, torchvision.__version__, torch.get_num_threads()))
     print("train_step N%d x [1, 128, 431] G%d: median %.1f ms, min %.1f ms, %.2f samples/s, loss %.4f"
           % (N, G, med, min(times), N / (med * 1e-3), loss))
+    print("inference  N%d x [1, 128, 431] G%d: median %.1f ms, min %.1f ms, %.2f chunks/s"
+          % (N, G, imed, min(itimes), N / (imed * 1e-3)))
 
 
 if __name__ == "__main__":

@@ -108,8 +108,8 @@ void PredictPrinter::track(const TrackPrediction& t) {
         for (int i = 0; i < k; ++i) {
             const GenreScore& s = t.genres[size_t(i)];
             char line[256];
-            std::snprintf(line, sizeof line, "  %-*s %6.3f %s\n", int(w), s.genre.c_str(),
-                          s.probability, s.predicted ? "*" : "");
+            std::snprintf(line, sizeof line, "  %-*s %6.3f%s\n", int(w), s.genre.c_str(),
+                          s.probability, s.predicted ? " *" : "");
             out_ << line;
         }
         if (segments_) {
