@@ -32,7 +32,9 @@ constexpr int kMelThreads = 256;
 constexpr int kMelMaxFramesPerBlock = 8;
 constexpr size_t kMelSharedBytes = 48 * 1024;  // the default dynamic shared-memory limit
 constexpr int kDbThreads = 512;                 // power of two (tree reduction)
-constexpr int kMaxBatchLimit = 4096;            // chunks per slice (grid.y and memory sanity)
+// Chunks per slice: 1024 x 431 frames x 2048 samples stays below the 2^31 elements of a 32-bit
+// cufftPlanMany (2434 chunks would not), and the buffers below ~12 GB.
+constexpr int kMaxBatchLimit = 1024;
 
 __global__ void spectrogram_frames_kernel(const float* __restrict__ audio,   // (chunks, L)
                                           const float* __restrict__ window,  // (N)

@@ -69,6 +69,8 @@ private:
 };
 
 #if GNET_HAVE_CUDA
+// One stream per object: the frame and spectrum buffers are shared by every call, so calls on two
+// different streams must not overlap.
 class GpuSpectrogram {
 public:
     // Plans cuFFT and allocates the frame and spectrum buffers for up to `max_batch` chunks per

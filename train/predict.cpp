@@ -182,7 +182,9 @@ Tagger::Tagger(const Checkpoint& checkpoint, Device device, const PredictOptions
     load_checkpoint(checkpoint, *m.model);
     m.model->set_mode(Mode::Eval);
 #if GNET_HAVE_CUDA
-    if (device == Device::CUDA) m.gpu_spec = std::make_unique<GpuSpectrogram>(options.batch, m.cfg);
+    // The spectrogram engine works in slices of its own batch; ~7 MB of GPU memory per chunk.
+    if (device == Device::CUDA)
+        m.gpu_spec = std::make_unique<GpuSpectrogram>(std::min(options.batch, 64), m.cfg);
 #endif
     if (device == Device::CPU) m.cpu_spec = std::make_unique<CpuSpectrogram>(m.cfg, m.opt.jobs);
 }
