@@ -9,6 +9,9 @@
 #include <thread>
 
 #include "build_info.h"
+#if defined(GNET_HAVE_CUDNN) && GNET_HAVE_CUDNN
+#include <cudnn.h>
+#endif
 #include "kernels/error.h"
 #include "nn/atomic_file.h"
 #include "nn/device.h"
@@ -171,6 +174,11 @@ void Report::write_json(const std::string& path) const {
     o << "  \"gpu\": \"" << (p.usable ? json_escape(p.gpus[0].name) : "") << "\",\n";
     o << "  \"cuda_runtime\": " << p.runtime_version << ",\n";
     o << "  \"cuda_driver\": " << p.driver_version << ",\n";
+#if defined(GNET_HAVE_CUDNN) && GNET_HAVE_CUDNN
+    o << "  \"cudnn\": " << cudnnGetVersion() << ",\n";
+#else
+    o << "  \"cudnn\": 0,\n";
+#endif
     o << "  \"notes\": [";
     for (size_t i = 0; i < notes_.size(); ++i)
         o << (i ? ", " : "") << "\"" << json_escape(notes_[i]) << "\"";

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "nn/device.h"
+#include "nn/json.h"
 #include "tests/helpers.h"
 
 using gnet::test::run_gnet;
@@ -49,4 +50,21 @@ TEST_CASE("usage errors exit 2 with one line on stderr") {
     auto opt = run_gnet("info --bogus");
     CHECK(opt.exit_code == 2);
     CHECK(opt.out.empty());
+}
+
+TEST_CASE("gnet bench runs a chosen suite, prints a table and writes JSON") {
+    gnet::test::TempDir dir;
+    auto r = run_gnet("bench --quick --device cpu --ops ops --json '" + dir.file("b.json") + "'");
+    INFO(r.out, r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("batchnorm_forward_train") != std::string::npos);
+    CHECK(r.out.find("GB/s") != std::string::npos);
+    gnet::Json doc = gnet::Json::parse(gnet::test::read_text(dir.file("b.json")));
+    REQUIRE(doc.is_array());
+    REQUIRE(doc.size() == 1);
+    CHECK(doc.at(size_t(0)).at("git_commit").is_string());
+    CHECK(doc.at(size_t(0)).at("results").size() > 0);
+    auto bad = run_gnet("bench --ops nonsense");
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("unknown benchmark 'nonsense'") != std::string::npos);
 }
