@@ -86,10 +86,13 @@ int main(int argc, char** argv) try {
 
     std::vector<float> long_track;
     int rate = 44100;
-    for (const char* f : {"rock/13.mp3", "pop/10.mp3", "classical/1.mp3", "electronic/1.mp3"}) {
-        std::string p = data + "/" + f;
-        if (!fs::exists(p)) continue;
-        DecodedAudio a = decode_audio(p);
+    // The first four MP3s (sorted) of the folder, back to back: about four minutes.
+    std::vector<fs::path> mp3s;
+    for (const auto& e : fs::recursive_directory_iterator(data))
+        if (e.path().extension() == ".mp3") mp3s.push_back(e.path());
+    std::sort(mp3s.begin(), mp3s.end());
+    for (size_t i = 0; i < mp3s.size() && i < 4; ++i) {
+        DecodedAudio a = decode_audio(mp3s[i].string());
         rate = a.sample_rate;
         long_track.insert(long_track.end(), a.mono.begin(), a.mono.end());
     }
