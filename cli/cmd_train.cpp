@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/evaluation_report.h"
 #include "nn/device.h"
 #include "train/trainer.h"
 
@@ -30,6 +31,12 @@ void run_train(const TrainArgs& a) {
     TrainResult r = train(o, std::cout);
     std::cout << "best: epoch " << r.best_epoch << ", val track macro F1 " << r.best_f1 << " -> "
               << o.out_dir << "/best.safetensors\n";
+    if (r.best_epoch > 0) {
+        // The per-genre table of the best checkpoint, as `gnet evaluate` prints it.
+        std::cout << "\n";
+        print_evaluation(o.out_dir + "/best.safetensors", o.data_dir, "val", o.device, o.batch,
+                         ReportLevels::TrackMean, std::cout);
+    }
 }
 
 }  // namespace

@@ -96,6 +96,9 @@ TEST_CASE("train: loss decreases; resume (CLI) equals the uninterrupted run; eva
     test::RunResult r1 = test::run_gnet("train " + common + " --epochs 1");
     INFO(r1.out, r1.err);
     REQUIRE(r1.exit_code == 0);
+    // The run ends with the per-genre table of its best checkpoint on validation.
+    CHECK(r1.out.find("track level, mean of chunk probabilities") != std::string::npos);
+    CHECK(r1.out.find("support precision") != std::string::npos);
     test::RunResult again = test::run_gnet("train " + common + " --epochs 2");
     CHECK(again.exit_code != 0);
     CHECK(again.err.find("--resume") != std::string::npos);
