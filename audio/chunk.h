@@ -17,7 +17,8 @@ enum class Remainder { Drop, Pad, PadIfShort };
 
 int64_t chunk_count(int64_t n_samples, int64_t chunk_samples, Remainder remainder);
 
-// (chunk_count, chunk_samples) row-major: chunk i holds samples [i*chunk_samples, (i+1)*chunk_samples).
+// (chunk_count, chunk_samples) row-major: chunk i holds samples [i*chunk_samples,
+// (i+1)*chunk_samples).
 std::vector<float> make_chunks(const std::vector<float>& mono, int64_t chunk_samples,
                                Remainder remainder);
 

@@ -38,7 +38,8 @@ DecodedAudio decode_audio(const std::string& path) {
     SndfilePtr file(sf_open(path.c_str(), SFM_READ, &info));
     if (!file) {
         std::error_code ec;
-        if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec)
+        if (std::filesystem::is_regular_file(path, ec) &&
+            std::filesystem::file_size(path, ec) == 0 && !ec)
             fail(path, "the file is empty (0 bytes)");
         fail(path, sf_strerror(nullptr));
     }
@@ -60,16 +61,20 @@ DecodedAudio decode_audio(const std::string& path) {
         for (sf_count_t i = 0; i < got; ++i) {
             const float* frame = block.data() + size_t(i) * size_t(ch);
             float sum = 0.f;
-            for (int c = 0; c < ch; ++c) sum += frame[c];
+            for (int c = 0; c < ch; ++c)
+                sum += frame[c];
             out.mono[base + size_t(i)] = ch == 1 ? sum : sum * inv_ch;
             if (!std::isfinite(sum))  // only float/double files can hold these
-                fail(path, "sample " + std::to_string(base + size_t(i)) + " is not a finite number (NaN or Inf)");
+                fail(path, "sample " + std::to_string(base + size_t(i)) +
+                               " is not a finite number (NaN or Inf)");
         }
     }
     if (sf_error(file.get()) != SF_ERR_NO_ERROR) fail(path, sf_strerror(file.get()));
-    if (out.mono.empty()) fail(path, "no audio samples (" + format_name(info.format) + ", empty or truncated)");
-    // The header's frame count is exact for FLAC and OGG; MP3 lengths are estimates. (A PCM container
-    // cut short is trimmed to what is there by libsndfile itself and decodes as the shorter file.)
+    if (out.mono.empty())
+        fail(path, "no audio samples (" + format_name(info.format) + ", empty or truncated)");
+    // The header's frame count is exact for FLAC and OGG; MP3 lengths are estimates. (A PCM
+    // container cut short is trimmed to what is there by libsndfile itself and decodes as the
+    // shorter file.)
     const bool exact_length = (info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_MPEG;
     if (exact_length && info.frames != SF_COUNT_MAX && out.frames() < info.frames)
         fail(path, "truncated: the header promises " + std::to_string(info.frames) +

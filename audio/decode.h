@@ -18,7 +18,9 @@ struct DecodedAudio {
     int sample_rate = 0;      // Hz, as stored in the file
     int channels = 0;         // as stored in the file
     int64_t frames() const { return int64_t(mono.size()); }
-    double duration_seconds() const { return sample_rate > 0 ? double(mono.size()) / sample_rate : 0; }
+    double duration_seconds() const {
+        return sample_rate > 0 ? double(mono.size()) / sample_rate : 0;
+    }
 };
 
 DecodedAudio decode_audio(const std::string& path);

@@ -9,7 +9,7 @@ namespace {
 constexpr double kLinearHzPerMel = 200.0 / 3.0;  // below 1 kHz the Slaney scale is linear
 constexpr double kLogStartHz = 1000.0;
 constexpr double kLogStartMel = kLogStartHz / kLinearHzPerMel;  // 15
-const double kLogStep = std::log(6.4) / 27.0;                    // mel step of the log part
+const double kLogStep = std::log(6.4) / 27.0;                   // mel step of the log part
 }  // namespace
 
 double hz_to_mel_slaney(double hz) {
@@ -42,7 +42,8 @@ MelFilterbank mel_filterbank(const SpectrogramConfig& cfg) {
 
     const double bin_hz = double(cfg.sample_rate) / double(cfg.n_fft);
     for (int m = 0; m < cfg.n_mels; ++m) {
-        const double lo = edge_hz[size_t(m)], mid = edge_hz[size_t(m) + 1], hi = edge_hz[size_t(m) + 2];
+        const double lo = edge_hz[size_t(m)], mid = edge_hz[size_t(m) + 1],
+                     hi = edge_hz[size_t(m) + 2];
         const double area_norm = 2.0 / (hi - lo);
         int first = fb.n_freqs, last = -1;
         for (int k = 0; k < fb.n_freqs; ++k) {

@@ -23,8 +23,8 @@ struct MelFilterbank {
     int n_freqs = 0;
     std::vector<float> weights;  // (n_mels, n_freqs), row-major
     // Each band's non-zero weights lie in bins [begin[m], end[m]); begin == end for an empty band.
-    std::vector<int> begin;      // (n_mels)
-    std::vector<int> end;        // (n_mels)
+    std::vector<int> begin;  // (n_mels)
+    std::vector<int> end;    // (n_mels)
 };
 
 MelFilterbank mel_filterbank(const SpectrogramConfig& cfg);

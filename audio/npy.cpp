@@ -28,7 +28,7 @@ using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 // A tiny reader for the header's Python dict literal, e.g.
 // {'descr': '<f4', 'fortran_order': False, 'shape': (128, 431), }
 class HeaderParser {
-public:
+  public:
     HeaderParser(const std::string& text, const std::string& path) : s_(text), path_(path) {}
 
     void parse(std::string& descr, bool& fortran, std::vector<int64_t>& shape) {
@@ -63,10 +63,11 @@ public:
             fail(path_, "header lacks 'descr', 'fortran_order' or 'shape'");
     }
 
-private:
+  private:
     char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
     void skip_ws() {
-        while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+        while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_])))
+            ++i_;
     }
     void expect(char c) {
         skip_ws();
@@ -114,8 +115,10 @@ private:
             }
             out.push_back(v);
             skip_ws();
-            if (peek() == ',') ++i_;
-            else if (peek() != ')') fail(path_, "malformed header: bad shape tuple");
+            if (peek() == ',')
+                ++i_;
+            else if (peek() != ')')
+                fail(path_, "malformed header: bad shape tuple");
         }
     }
 
@@ -136,7 +139,8 @@ std::string shape_tuple(const std::vector<int64_t>& shape) {
 
 int64_t numel_of(const std::vector<int64_t>& shape) {
     int64_t n = 1;
-    for (int64_t d : shape) n *= d;
+    for (int64_t d : shape)
+        n *= d;
     return n;
 }
 
@@ -150,7 +154,9 @@ void write_array(const std::string& path, NpyDtype dtype, const void* data,
 
 }  // namespace
 
-int64_t NpyArray::numel() const { return numel_of(shape); }
+int64_t NpyArray::numel() const {
+    return numel_of(shape);
+}
 
 std::string npy_header(NpyDtype dtype, const std::vector<int64_t>& shape) {
     std::string dict = std::string("{'descr': '") + (dtype == NpyDtype::F32 ? "<f4" : "<i8") +
@@ -166,7 +172,8 @@ std::string npy_header(NpyDtype dtype, const std::vector<int64_t>& shape) {
     std::string out(kMagic, kMagicLen);
     out += char(v2 ? 2 : 1);
     out += char(0);
-    for (size_t i = 0; i < (v2 ? 4u : 2u); ++i) out += char((header_len >> (8 * i)) & 0xff);
+    for (size_t i = 0; i < (v2 ? 4u : 2u); ++i)
+        out += char((header_len >> (8 * i)) & 0xff);
     out += dict;
     out.append(header_len - dict.size() - 1, ' ');
     out += '\n';
@@ -188,7 +195,8 @@ NpyArray npy_read(const std::string& path) {
     unsigned char lenbuf[4] = {0, 0, 0, 0};
     if (std::fread(lenbuf, 1, len_bytes, f.get()) != len_bytes) fail(path, "truncated header");
     size_t header_len = 0;
-    for (size_t i = 0; i < len_bytes; ++i) header_len |= size_t(lenbuf[i]) << (8 * i);
+    for (size_t i = 0; i < len_bytes; ++i)
+        header_len |= size_t(lenbuf[i]) << (8 * i);
     if (header_len > (1u << 24)) fail(path, "header length is implausible");
     std::string header(header_len, '\0');
     if (std::fread(header.data(), 1, header_len, f.get()) != header_len)

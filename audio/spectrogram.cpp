@@ -10,9 +10,12 @@
 namespace gnet {
 
 void SpectrogramConfig::validate() const {
-    auto bad = [](const std::string& what) { throw Error("invalid spectrogram settings: " + what); };
+    auto bad = [](const std::string& what) {
+        throw Error("invalid spectrogram settings: " + what);
+    };
     if (sample_rate <= 0) bad("sample_rate must be positive, got " + std::to_string(sample_rate));
-    if (n_fft < 2 || n_fft % 2 != 0) bad("n_fft must be even and >= 2, got " + std::to_string(n_fft));
+    if (n_fft < 2 || n_fft % 2 != 0)
+        bad("n_fft must be even and >= 2, got " + std::to_string(n_fft));
     if (hop <= 0) bad("hop must be positive, got " + std::to_string(hop));
     if (n_mels <= 0) bad("n_mels must be positive, got " + std::to_string(n_mels));
     if (!(fmin >= 0 && fmin < fmax)) bad("need 0 <= fmin < fmax");
@@ -25,7 +28,8 @@ void SpectrogramConfig::validate() const {
 std::vector<float> hann_window_periodic(int n) {
     const double pi = std::acos(-1.0);
     std::vector<float> w(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) w[size_t(i)] = float(0.5 - 0.5 * std::cos(2.0 * pi * i / n));
+    for (int i = 0; i < n; ++i)
+        w[size_t(i)] = float(0.5 - 0.5 * std::cos(2.0 * pi * i / n));
     return w;
 }
 
@@ -34,8 +38,9 @@ std::vector<float> spectrogram_chunks(const std::vector<float>& mono22050, int64
     cfg.validate();
     GNET_CHECK(n_chunks >= 0, "chunk count must not be negative");
     GNET_CHECK(int64_t(mono22050.size()) >= n_chunks * cfg.chunk_samples(),
-               std::to_string(n_chunks) + " chunks need " + std::to_string(n_chunks * cfg.chunk_samples()) +
-                   " samples, got " + std::to_string(mono22050.size()));
+               std::to_string(n_chunks) + " chunks need " +
+                   std::to_string(n_chunks * cfg.chunk_samples()) + " samples, got " +
+                   std::to_string(mono22050.size()));
     if (n_chunks == 0) return {};
     if (device == Device::CUDA) {
 #if GNET_HAVE_CUDA

@@ -3,8 +3,9 @@
 // Per slice of up to max_batch chunks, four launches on one stream, no host round trip:
 //   spectrogram_frames_kernel   one thread per frame sample (grid-stride): centred, zero-padded,
 //                               Hann-windowed frames (chunks * frames, n_fft), `=`
-//   cufftExecR2C                all frames of the slice in one batched plan -> (chunks * frames, n_freqs)
-//   spectrogram_mel_kernel      block = (frames_per_block frames of one chunk): the power of those
+//   cufftExecR2C                all frames of the slice in one batched plan -> (chunks * frames,
+//   n_freqs) spectrogram_mel_kernel      block = (frames_per_block frames of one chunk): the power
+//   of those
 //                               frames goes to shared memory (coalesced), then each thread sums
 //                               (band, frame) outputs over the band's non-zero bins in bin order;
 //                               writes out (chunk, n_mels, frames), `=`
@@ -31,7 +32,7 @@ constexpr int64_t kFrameMaxBlocks = 1 << 16;  // grid-stride beyond this
 constexpr int kMelThreads = 256;
 constexpr int kMelMaxFramesPerBlock = 8;
 constexpr size_t kMelSharedBytes = 48 * 1024;  // the default dynamic shared-memory limit
-constexpr int kDbThreads = 512;                 // power of two (tree reduction)
+constexpr int kDbThreads = 512;                // power of two (tree reduction)
 // Chunks per slice: 1024 x 431 frames x 2048 samples stays below the 2^31 elements of a 32-bit
 // cufftPlanMany (2434 chunks would not), and the buffers below ~12 GB.
 constexpr int kMaxBatchLimit = 1024;
@@ -73,7 +74,8 @@ __global__ void spectrogram_mel_kernel(const cufftComplex* __restrict__ spectra,
         const float* p = power + dt * F;
         const float* w = weights + int64_t(m) * F;
         float acc = 0.f;
-        for (int k = band_begin[m]; k < band_end[m]; ++k) acc = __fadd_rn(acc, __fmul_rn(w[k], p[k]));
+        for (int k = band_begin[m]; k < band_end[m]; ++k)
+            acc = __fadd_rn(acc, __fmul_rn(w[k], p[k]));
         o[int64_t(m) * T + t0 + dt] = acc;
     }
 }
@@ -138,8 +140,8 @@ namespace {
 cufftHandle make_r2c_plan(const SpectrogramConfig& cfg, int chunks) {
     int n = cfg.n_fft, in_embed = cfg.n_fft, out_embed = cfg.n_freqs();
     cufftHandle plan = 0;
-    GNET_CUFFT_CHECK(cufftPlanMany(&plan, 1, &n, &in_embed, 1, cfg.n_fft, &out_embed, 1, cfg.n_freqs(),
-                                   CUFFT_R2C, chunks * cfg.frames()));
+    GNET_CUFFT_CHECK(cufftPlanMany(&plan, 1, &n, &in_embed, 1, cfg.n_fft, &out_embed, 1,
+                                   cfg.n_freqs(), CUFFT_R2C, chunks * cfg.frames()));
     return plan;
 }
 
@@ -149,11 +151,13 @@ GpuSpectrogram::GpuSpectrogram(int max_batch, const SpectrogramConfig& cfg)
     : cfg_(cfg), max_batch_(max_batch), impl_(std::make_unique<Impl>()) {
     cfg_.validate();
     GNET_CHECK(max_batch >= 1 && max_batch <= kMaxBatchLimit,
-               "GPU spectrogram batch must be in [1, " + std::to_string(kMaxBatchLimit) + "], got " +
-                   std::to_string(max_batch));
+               "GPU spectrogram batch must be in [1, " + std::to_string(kMaxBatchLimit) +
+                   "], got " + std::to_string(max_batch));
     const int F = cfg_.n_freqs();
-    impl_->frames_per_block = int(std::min<size_t>(kMelMaxFramesPerBlock, kMelSharedBytes / (size_t(F) * sizeof(float))));
-    GNET_CHECK(impl_->frames_per_block >= 1, "n_fft " + std::to_string(cfg_.n_fft) + " is too large for the GPU mel kernel");
+    impl_->frames_per_block =
+        int(std::min<size_t>(kMelMaxFramesPerBlock, kMelSharedBytes / (size_t(F) * sizeof(float))));
+    GNET_CHECK(impl_->frames_per_block >= 1,
+               "n_fft " + std::to_string(cfg_.n_fft) + " is too large for the GPU mel kernel");
     impl_->fb = mel_filterbank(cfg_);
     impl_->window = upload(hann_window_periodic(cfg_.n_fft));
     impl_->weights = upload(impl_->fb.weights);
@@ -175,7 +179,8 @@ void GpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out, S
     for (int64_t c0 = 0; c0 < n_chunks; c0 += max_batch_) {
         const int nb = int(std::min<int64_t>(max_batch_, n_chunks - c0));
         const int64_t total = int64_t(nb) * T * N;
-        const int frame_blocks = int(std::min<int64_t>(ceil_div(total, kFrameThreads), kFrameMaxBlocks));
+        const int frame_blocks =
+            int(std::min<int64_t>(ceil_div(total, kFrameThreads), kFrameMaxBlocks));
         spectrogram_frames_kernel<<<frame_blocks, kFrameThreads, 0, stream>>>(
             audio + c0 * L, im.window.as<float>(), im.frames.as<float>(), total, T, N, cfg_.hop, L);
         GNET_LAUNCH_CHECK(stream);
@@ -192,7 +197,8 @@ void GpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out, S
             plan = im.tail_plan;
         }
         GNET_CUFFT_CHECK(cufftSetStream(plan, stream));
-        GNET_CUFFT_CHECK(cufftExecR2C(plan, im.frames.as<cufftReal>(), im.spectra.as<cufftComplex>()));
+        GNET_CUFFT_CHECK(
+            cufftExecR2C(plan, im.frames.as<cufftReal>(), im.spectra.as<cufftComplex>()));
 
         const int fpb = im.frames_per_block;
         const dim3 mel_grid(unsigned(ceil_div(T, fpb)), unsigned(nb));
@@ -203,7 +209,8 @@ void GpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out, S
             im.band_end.as<int>(), out_slice, T, F, M, fpb);
         GNET_LAUNCH_CHECK(stream);
 
-        spectrogram_db_kernel<<<nb, kDbThreads, 0, stream>>>(out_slice, cfg_.chunk_values(), float(cfg_.top_db));
+        spectrogram_db_kernel<<<nb, kDbThreads, 0, stream>>>(out_slice, cfg_.chunk_values(),
+                                                             float(cfg_.top_db));
         GNET_LAUNCH_CHECK(stream);
     }
 }
@@ -216,7 +223,8 @@ std::vector<float> GpuSpectrogram::compute_host(const float* audio, int64_t n_ch
     DeviceBuffer d_audio(in_bytes);
     DeviceBuffer d_out(out.size() * sizeof(float));
     Stream stream = nullptr;  // the legacy default stream: the copies below order with the kernels
-    GNET_CUDA_CHECK(cudaMemcpyAsync(d_audio.data(), audio, in_bytes, cudaMemcpyHostToDevice, stream));
+    GNET_CUDA_CHECK(
+        cudaMemcpyAsync(d_audio.data(), audio, in_bytes, cudaMemcpyHostToDevice, stream));
     compute(d_audio.as<float>(), n_chunks, d_out.as<float>(), stream);
     GNET_CUDA_CHECK(cudaMemcpyAsync(out.data(), d_out.data(), out.size() * sizeof(float),
                                     cudaMemcpyDeviceToHost, stream));

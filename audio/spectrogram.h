@@ -12,10 +12,10 @@
 // Output: float32 (n_chunks, n_mels, frames) = (n, 128, 431), row-major, `=` (overwritten).
 //
 // CPU (CpuSpectrogram, spectrogram_cpu.cpp): FFTW r2c planned once per object and run batched over
-// the 431 frames of a chunk; chunks are split over `threads` worker threads (one chunk per thread at a
-// time, each thread with its own buffers; FFTW's new-array execute is thread-safe, its planner is not
-// and is guarded by a lock). The mel projection walks each band's non-zero bins only.
-// GPU (GpuSpectrogram, spectrogram.cu): one cuFFT R2C plan over the frames of up to max_batch chunks;
+// the 431 frames of a chunk; chunks are split over `threads` worker threads (one chunk per thread
+// at a time, each thread with its own buffers; FFTW's new-array execute is thread-safe, its planner
+// is not and is guarded by a lock). The mel projection walks each band's non-zero bins only. GPU
+// (GpuSpectrogram, spectrogram.cu): one cuFFT R2C plan over the frames of up to max_batch chunks;
 // kernels for framing + window, power + mel, dB + per-chunk min-max (one block per chunk, a shared-
 // memory tree reduction: deterministic). Audio goes up once, images come down once, or both stay on
 // the GPU through the device-pointer API.
@@ -41,7 +41,7 @@ void db_normalize_chunk(float* x, int64_t n, float top_db);
 }  // namespace cpu
 
 class CpuSpectrogram {
-public:
+  public:
     explicit CpuSpectrogram(const SpectrogramConfig& cfg = {}, int threads = 1);
     ~CpuSpectrogram();
     CpuSpectrogram(const CpuSpectrogram&) = delete;
@@ -56,7 +56,7 @@ public:
     const MelFilterbank& filterbank() const { return fb_; }
     int threads() const { return threads_; }
 
-private:
+  private:
     struct Work;
     void frames_fft(const float* chunk, Work& work) const;  // window + FFT of one chunk's frames
     void compute_chunk(const float* chunk, float* out, Work& work) const;
@@ -72,7 +72,7 @@ private:
 // One stream per object: the frame and spectrum buffers are shared by every call, so calls on two
 // different streams must not overlap.
 class GpuSpectrogram {
-public:
+  public:
     // Plans cuFFT and allocates the frame and spectrum buffers for up to `max_batch` chunks per
     // FFT call (~7 MB per chunk); larger inputs are processed in slices of max_batch chunks.
     explicit GpuSpectrogram(int max_batch, const SpectrogramConfig& cfg = {});
@@ -89,7 +89,7 @@ public:
     const SpectrogramConfig& config() const { return cfg_; }
     int max_batch() const { return max_batch_; }
 
-private:
+  private:
     struct Impl;
     SpectrogramConfig cfg_;
     int max_batch_;

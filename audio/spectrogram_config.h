@@ -17,7 +17,7 @@ struct SpectrogramConfig {
     double top_db = 80.0;     // dB kept below each chunk's maximum
     int chunk_seconds = 10;   // non-overlapping chunks of this length
 
-    int n_freqs() const { return n_fft / 2 + 1; }                        // one-sided FFT bins
+    int n_freqs() const { return n_fft / 2 + 1; }  // one-sided FFT bins
     int64_t chunk_samples() const { return int64_t(sample_rate) * chunk_seconds; }  // 220500
     // Centred framing (librosa center=True): n_fft/2 zeros on each side, so 1 + len/hop frames.
     int frames() const { return int(1 + chunk_samples() / hop); }        // 431

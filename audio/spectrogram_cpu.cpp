@@ -2,9 +2,9 @@
 #include <fftw3.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <memory>
-#include <cmath>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -31,7 +31,9 @@ using FftwPtr = std::unique_ptr<T[], FftwFree>;
 template <class T>
 FftwPtr<T> fftw_alloc(size_t n) {
     T* p = static_cast<T*>(fftwf_malloc(n * sizeof(T)));
-    if (!p) throw Error("out of memory allocating " + std::to_string(n * sizeof(T)) + " bytes for FFTW");
+    if (!p)
+        throw Error("out of memory allocating " + std::to_string(n * sizeof(T)) +
+                    " bytes for FFTW");
     return FftwPtr<T>(p);
 }
 
@@ -50,7 +52,8 @@ void db_normalize_chunk(float* x, int64_t n, float top_db) {
     }
     lo = std::max(lo, hi - top_db);  // the floor: nothing below max - top_db
     const float range = hi - lo;
-    for (int64_t i = 0; i < n; ++i) x[i] = range > 0.f ? (std::max(x[i], lo) - lo) / range : 0.f;
+    for (int64_t i = 0; i < n; ++i)
+        x[i] = range > 0.f ? (std::max(x[i], lo) - lo) / range : 0.f;
 }
 
 }  // namespace cpu
@@ -65,14 +68,19 @@ struct CpuSpectrogram::Work {
 };
 
 CpuSpectrogram::CpuSpectrogram(const SpectrogramConfig& cfg, int threads)
-    : cfg_(cfg), threads_(threads), fb_(mel_filterbank(cfg)), window_(hann_window_periodic(cfg.n_fft)) {
-    GNET_CHECK(threads >= 1, "CPU spectrogram needs at least one thread, got " + std::to_string(threads));
+    : cfg_(cfg),
+      threads_(threads),
+      fb_(mel_filterbank(cfg)),
+      window_(hann_window_periodic(cfg.n_fft)) {
+    GNET_CHECK(threads >= 1,
+               "CPU spectrogram needs at least one thread, got " + std::to_string(threads));
     Work scratch(cfg_);
     int n = cfg_.n_fft;
     std::lock_guard<std::mutex> lock(fftw_planner_mutex());
     // FFTW_ESTIMATE: no timing runs, so the same plan (and bit-identical results) on every run.
-    plan_ = fftwf_plan_many_dft_r2c(1, &n, cfg_.frames(), scratch.frames.get(), nullptr, 1, cfg_.n_fft,
-                                    scratch.spectra.get(), nullptr, 1, cfg_.n_freqs(), FFTW_ESTIMATE);
+    plan_ =
+        fftwf_plan_many_dft_r2c(1, &n, cfg_.frames(), scratch.frames.get(), nullptr, 1, cfg_.n_fft,
+                                scratch.spectra.get(), nullptr, 1, cfg_.n_freqs(), FFTW_ESTIMATE);
     if (!plan_) throw Error("FFTW could not plan a " + std::to_string(n) + "-point real FFT");
 }
 
@@ -88,11 +96,14 @@ void CpuSpectrogram::frames_fft(const float* chunk, Work& work) const {
         float* frame = work.frames.get() + size_t(t) * size_t(N);
         // Centred: frame t covers samples [t*hop - N/2, t*hop + N/2); zeros outside the chunk.
         const int64_t start = int64_t(t) * hop - N / 2;
-        const int n0 = int(std::clamp<int64_t>(-start, 0, N));     // first sample inside the chunk
+        const int n0 = int(std::clamp<int64_t>(-start, 0, N));      // first sample inside the chunk
         const int n1 = int(std::clamp<int64_t>(L - start, n0, N));  // one past the last
-        for (int n = 0; n < n0; ++n) frame[n] = 0.f;
-        for (int n = n0; n < n1; ++n) frame[n] = chunk[start + n] * window_[size_t(n)];
-        for (int n = n1; n < N; ++n) frame[n] = 0.f;
+        for (int n = 0; n < n0; ++n)
+            frame[n] = 0.f;
+        for (int n = n0; n < n1; ++n)
+            frame[n] = chunk[start + n] * window_[size_t(n)];
+        for (int n = n1; n < N; ++n)
+            frame[n] = 0.f;
     }
     fftwf_execute_dft_r2c(static_cast<fftwf_plan>(plan_), work.frames.get(), work.spectra.get());
 }
@@ -112,8 +123,9 @@ void CpuSpectrogram::compute_chunk(const float* chunk, float* out, Work& work) c
     const int T = cfg_.frames(), F = cfg_.n_freqs();
     frames_fft(chunk, work);
     // Power, transposed to (n_freqs, frames), in place of the frames (n_freqs * frames <= n_fft *
-    // frames floats); then the mel projection over each band's non-zero bins. Every output is summed
-    // in bin order from 0 (as the GPU sums it); the inner loop runs over frames, so it vectorises.
+    // frames floats); then the mel projection over each band's non-zero bins. Every output is
+    // summed in bin order from 0 (as the GPU sums it); the inner loop runs over frames, so it
+    // vectorises.
     float* power_t = work.frames.get();
     const fftwf_complex* spec = work.spectra.get();
     for (int t = 0; t < T; ++t)
@@ -128,7 +140,8 @@ void CpuSpectrogram::compute_chunk(const float* chunk, float* out, Work& work) c
         for (int k = fb_.begin[size_t(m)]; k < fb_.end[size_t(m)]; ++k) {
             const float wk = w[k];
             const float* p = power_t + size_t(k) * size_t(T);
-            for (int t = 0; t < T; ++t) row[t] += wk * p[t];
+            for (int t = 0; t < T; ++t)
+                row[t] += wk * p[t];
         }
     }
     cpu::db_normalize_chunk(out, int64_t(fb_.n_mels) * T, float(cfg_.top_db));
@@ -140,7 +153,8 @@ void CpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out) c
     const int workers = int(std::min<int64_t>(threads_, n_chunks));
     if (workers <= 1) {
         Work work(cfg_);
-        for (int64_t c = 0; c < n_chunks; ++c) compute_chunk(audio + c * in_stride, out + c * out_stride, work);
+        for (int64_t c = 0; c < n_chunks; ++c)
+            compute_chunk(audio + c * in_stride, out + c * out_stride, work);
         return;
     }
     // Static split: worker w takes chunks w, w + workers, ... (no shared state, nothing to lock).
@@ -157,7 +171,8 @@ void CpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out) c
             }
         });
     }
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
     for (auto& e : errors)
         if (e) std::rethrow_exception(e);
 }

@@ -18,7 +18,9 @@ namespace {
 
 constexpr double kTwoPi = 6.283185307179586;
 
-double uniform(std::mt19937_64& rng) { return double(rng() >> 11) * (1.0 / 9007199254740992.0); }
+double uniform(std::mt19937_64& rng) {
+    return double(rng() >> 11) * (1.0 / 9007199254740992.0);
+}
 
 void add_pulse(std::vector<float>& y, int sr, std::mt19937_64& rng) {
     const double beat = 60.0 / (118.0 + 6.0 * uniform(rng));
@@ -56,7 +58,8 @@ void add_drone(std::vector<float>& y, int sr, std::mt19937_64& rng) {
                 double ph = kTwoPi * uniform(rng);
                 for (int64_t i = 0; i < chord_len && c0 + i < n; ++i) {
                     double t = double(i) / sr;
-                    double env = std::min(1.0, t / 0.8) * std::min(1.0, (double(chord_len - i) / sr) / 0.8);
+                    double env =
+                        std::min(1.0, t / 0.8) * std::min(1.0, (double(chord_len - i) / sr) / 0.8);
                     y[size_t(c0 + i)] += float(amp * env * std::sin(kTwoPi * f * t + ph));
                 }
             }
@@ -75,7 +78,8 @@ void add_chime(std::vector<float>& y, int sr, std::mt19937_64& rng) {
             if (f > 0.45 * sr) continue;
             for (int64_t i = 0; i < int64_t(1.5 * sr) && s0 + i < n; ++i) {
                 double t = double(i) / sr;
-                y[size_t(s0 + i)] += float(0.3 / r * std::exp(-t * (2.5 + r)) * std::sin(kTwoPi * f * t));
+                y[size_t(s0 + i)] +=
+                    float(0.3 / r * std::exp(-t * (2.5 + r)) * std::sin(kTwoPi * f * t));
             }
         }
     }
@@ -91,11 +95,13 @@ void add_bass(std::vector<float>& y, int sr, std::mt19937_64& rng) {
         for (int64_t i = 0; i < int64_t(step * sr) && s0 + i < n; ++i) {
             double t = double(i) / sr;
             double sq = 0;
-            for (int h = 1; h <= 9; h += 2) sq += std::sin(kTwoPi * f * h * t) / h;
+            for (int h = 1; h <= 9; h += 2)
+                sq += std::sin(kTwoPi * f * h * t) / h;
             y[size_t(s0 + i)] += float(0.35 * std::exp(-t * 6.0) * sq);
         }
     }
-    for (float& v : y) v += float(0.01 * (2 * uniform(rng) - 1));
+    for (float& v : y)
+        v += float(0.01 * (2 * uniform(rng) - 1));
 }
 
 void write_wav(const std::string& path, const std::vector<float>& y, int sr) {
@@ -125,16 +131,23 @@ std::vector<float> synth_track(const std::vector<std::string>& genres, double se
     std::vector<float> y(size_t(seconds * sample_rate), 0.0f);
     std::mt19937_64 rng(seed);
     for (const std::string& g : genres) {
-        if (g == "pulse") add_pulse(y, sample_rate, rng);
-        else if (g == "drone") add_drone(y, sample_rate, rng);
-        else if (g == "chime") add_chime(y, sample_rate, rng);
-        else if (g == "bass") add_bass(y, sample_rate, rng);
-        else throw Error("synth_track: unknown genre '" + g + "'");
+        if (g == "pulse")
+            add_pulse(y, sample_rate, rng);
+        else if (g == "drone")
+            add_drone(y, sample_rate, rng);
+        else if (g == "chime")
+            add_chime(y, sample_rate, rng);
+        else if (g == "bass")
+            add_bass(y, sample_rate, rng);
+        else
+            throw Error("synth_track: unknown genre '" + g + "'");
     }
     float peak = 0;
-    for (float v : y) peak = std::max(peak, std::fabs(v));
+    for (float v : y)
+        peak = std::max(peak, std::fabs(v));
     if (peak > 0.95f)
-        for (float& v : y) v *= 0.95f / peak;
+        for (float& v : y)
+            v *= 0.95f / peak;
     return y;
 }
 
@@ -144,7 +157,8 @@ int write_demo_set(const DemoSetOptions& opt) {
     fs::create_directories(opt.out_dir, ec);
     if (ec) throw Error(opt.out_dir + ": cannot create folder: " + ec.message());
     std::string csv = "track";
-    for (const auto& g : genres) csv += "," + g;
+    for (const auto& g : genres)
+        csv += "," + g;
     csv += "\n";
     int count = 0;
     uint64_t seed = opt.seed * 1000003ull + 17;
@@ -165,9 +179,11 @@ int write_demo_set(const DemoSetOptions& opt) {
         ++count;
     };
     for (size_t g = 0; g < genres.size(); ++g)
-        for (int k = 0; k < opt.tracks_per_genre; ++k) emit({g}, k);
+        for (int k = 0; k < opt.tracks_per_genre; ++k)
+            emit({g}, k);
     const std::vector<std::vector<size_t>> pairs = {{0, 3}, {1, 2}, {0, 2}, {1, 3}};
-    for (int k = 0; k < opt.two_label_tracks; ++k) emit(pairs[size_t(k) % pairs.size()], k);
+    for (int k = 0; k < opt.two_label_tracks; ++k)
+        emit(pairs[size_t(k) % pairs.size()], k);
     write_file_atomic((fs::path(opt.out_dir) / "labels.csv").string(), csv);
     return count;
 }

@@ -48,11 +48,16 @@ struct Layer {
 // The distinct conv shapes of ResNet18 on a 1 x 128 x 431 log-mel chunk.
 const std::vector<Layer>& resnet18_layers() {
     static const std::vector<Layer> layers = {
-        {"conv1", 1, 128, 431, 64, 7, 2, 3},         {"layer1 3x3", 64, 32, 108, 64, 3, 1, 1},
-        {"layer2.0.conv1", 64, 32, 108, 128, 3, 2, 1}, {"layer2.0.down", 64, 32, 108, 128, 1, 2, 0},
-        {"layer2 3x3", 128, 16, 54, 128, 3, 1, 1},   {"layer3.0.conv1", 128, 16, 54, 256, 3, 2, 1},
-        {"layer3.0.down", 128, 16, 54, 256, 1, 2, 0}, {"layer3 3x3", 256, 8, 27, 256, 3, 1, 1},
-        {"layer4.0.conv1", 256, 8, 27, 512, 3, 2, 1}, {"layer4.0.down", 256, 8, 27, 512, 1, 2, 0},
+        {"conv1", 1, 128, 431, 64, 7, 2, 3},
+        {"layer1 3x3", 64, 32, 108, 64, 3, 1, 1},
+        {"layer2.0.conv1", 64, 32, 108, 128, 3, 2, 1},
+        {"layer2.0.down", 64, 32, 108, 128, 1, 2, 0},
+        {"layer2 3x3", 128, 16, 54, 128, 3, 1, 1},
+        {"layer3.0.conv1", 128, 16, 54, 256, 3, 2, 1},
+        {"layer3.0.down", 128, 16, 54, 256, 1, 2, 0},
+        {"layer3 3x3", 256, 8, 27, 256, 3, 1, 1},
+        {"layer4.0.conv1", 256, 8, 27, 512, 3, 2, 1},
+        {"layer4.0.down", 256, 8, 27, 512, 1, 2, 0},
         {"layer4 3x3", 512, 4, 14, 512, 3, 1, 1},
     };
     return layers;
@@ -108,8 +113,8 @@ void baseline_forward(const Conv2dParams& p, const float* x, const float* w, flo
     for (int n = 0; n < p.N; ++n) {
         std::vector<float> col(size_t(K) * P);
         baseline_im2col(p, x + int64_t(n) * p.C * p.H * p.W, col.data());
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.OC, P, K, 1.f, w, K, col.data(),
-                    P, 0.f, y + int64_t(n) * p.OC * P, P);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.OC, P, K, 1.f, w, K, col.data(), P,
+                    0.f, y + int64_t(n) * p.OC * P, P);
     }
 }
 
@@ -147,8 +152,8 @@ void baseline_backward_weight(const Conv2dParams& p, const float* x, const float
 }
 
 struct Tensors {
-    std::vector<float> x, w, dy;           // inputs
-    std::vector<float> y, dx, dw;          // CPU twin outputs (the reference)
+    std::vector<float> x, w, dy;   // inputs
+    std::vector<float> y, dx, dw;  // CPU twin outputs (the reference)
 };
 
 Tensors make_tensors(const Conv2dParams& p, unsigned seed) {
@@ -191,22 +196,26 @@ void bench_cpu(const Options& o, const Conv2dParams& p, const std::string& shape
         out.assign(ref.size(), 0.f);
         baseline(out.data());
         if (!close_enough(out, ref, &why)) {
-            report.note(std::string(op) + " " + shape + ": OpenBLAS baseline disagrees with the "
-                        "CPU twin (" + why + "); not timed");
+            report.note(std::string(op) + " " + shape +
+                        ": OpenBLAS baseline disagrees with the "
+                        "CPU twin (" +
+                        why + "); not timed");
             return;
         }
-        add_result(report, op, shape, "cpu", "gnet", time_cpu([&] { twin(out.data()); }, warmup,
-                                                            repeats), p.flops());
+        add_result(report, op, shape, "cpu", "gnet",
+                   time_cpu([&] { twin(out.data()); }, warmup, repeats), p.flops());
         add_result(report, op, shape, "cpu", "openblas",
                    time_cpu([&] { baseline(out.data()); }, warmup, repeats), p.flops());
     };
-    run("conv2d_forward", t.y,
-        [&](float* y) { cpu::conv2d_forward(p, t.x.data(), t.w.data(), y); },
+    run(
+        "conv2d_forward", t.y, [&](float* y) { cpu::conv2d_forward(p, t.x.data(), t.w.data(), y); },
         [&](float* y) { baseline_forward(p, t.x.data(), t.w.data(), y); });
-    run("conv2d_backward_data", t.dx,
+    run(
+        "conv2d_backward_data", t.dx,
         [&](float* dx) { cpu::conv2d_backward_data(p, t.dy.data(), t.w.data(), dx); },
         [&](float* dx) { baseline_backward_data(p, t.dy.data(), t.w.data(), dx); });
-    run("conv2d_backward_weight", t.dw,
+    run(
+        "conv2d_backward_weight", t.dw,
         [&](float* dw) {
             cpu::conv2d_backward_weight(p, t.x.data(), t.dy.data(), dw, Accum::Overwrite);
         },
@@ -249,9 +258,8 @@ struct CudnnConv {
                                                     p.OC, p.OH, p.OW));
         GNET_CUDNN_CHECK(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, p.OC,
                                                     p.C, p.KH, p.KW));
-        GNET_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cd, p.pad, p.pad, p.stride, p.stride, 1,
-                                                         1, CUDNN_CROSS_CORRELATION,
-                                                         CUDNN_DATA_FLOAT));
+        GNET_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+            cd, p.pad, p.pad, p.stride, p.stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
         GNET_CUDNN_CHECK(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH));
     }
     ~CudnnConv() {
@@ -291,8 +299,8 @@ void bench_gpu(const Options& o, const Conv2dParams& p, const std::string& shape
                         why + "); not timed");
             return false;
         }
-        add_result(report, op, shape, "cuda", "gnet",
-                   time_gpu(fn, stream, o.warmup, o.repeats), p.flops());
+        add_result(report, op, shape, "cuda", "gnet", time_gpu(fn, stream, o.warmup, o.repeats),
+                   p.flops());
         return true;
     };
 
@@ -308,8 +316,8 @@ void bench_gpu(const Options& o, const Conv2dParams& p, const std::string& shape
         });
     if (bwd_w)
         validate_and_time("conv2d_backward_weight", dw, t.dw, [&](cudaStream_t s) {
-            gpu::conv2d_backward_weight(p, x.ptr(), dy.ptr(), dw.ptr(), Accum::Overwrite,
-                                        ws.data(), s);
+            gpu::conv2d_backward_weight(p, x.ptr(), dy.ptr(), dw.ptr(), Accum::Overwrite, ws.data(),
+                                        s);
         });
 
 #if GNET_HAVE_CUDNN
@@ -324,26 +332,30 @@ void bench_gpu(const Options& o, const Conv2dParams& p, const std::string& shape
         if (const auto* b = best(perf, found)) {
             DeviceBuffer cws = b->memory ? DeviceBuffer(b->memory) : DeviceBuffer();
             add_result(report, "conv2d_forward", shape, "cuda", "cudnn",
-                       time_gpu([&](cudaStream_t) {
-                           GNET_CUDNN_CHECK(cudnnConvolutionForward(
-                               c.handle, &one, c.xd, x.ptr(), c.wd, w.ptr(), c.cd, b->algo,
-                               cws.data(), b->memory, &zero, c.yd, y.ptr()));
-                       }, stream, o.warmup, o.repeats),
+                       time_gpu(
+                           [&](cudaStream_t) {
+                               GNET_CUDNN_CHECK(cudnnConvolutionForward(
+                                   c.handle, &one, c.xd, x.ptr(), c.wd, w.ptr(), c.cd, b->algo,
+                                   cws.data(), b->memory, &zero, c.yd, y.ptr()));
+                           },
+                           stream, o.warmup, o.repeats),
                        p.flops(), "algo " + std::to_string(int(b->algo)));
         }
     }
     if (bwd_d) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[kAlgos];
-        GNET_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(c.handle, c.wd, c.yd, c.cd,
-                                                                   c.xd, kAlgos, &found, perf));
+        GNET_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(c.handle, c.wd, c.yd, c.cd, c.xd,
+                                                                   kAlgos, &found, perf));
         if (const auto* b = best(perf, found)) {
             DeviceBuffer cws = b->memory ? DeviceBuffer(b->memory) : DeviceBuffer();
             add_result(report, "conv2d_backward_data", shape, "cuda", "cudnn",
-                       time_gpu([&](cudaStream_t) {
-                           GNET_CUDNN_CHECK(cudnnConvolutionBackwardData(
-                               c.handle, &one, c.wd, w.ptr(), c.yd, dy.ptr(), c.cd, b->algo,
-                               cws.data(), b->memory, &zero, c.xd, dx.ptr()));
-                       }, stream, o.warmup, o.repeats),
+                       time_gpu(
+                           [&](cudaStream_t) {
+                               GNET_CUDNN_CHECK(cudnnConvolutionBackwardData(
+                                   c.handle, &one, c.wd, w.ptr(), c.yd, dy.ptr(), c.cd, b->algo,
+                                   cws.data(), b->memory, &zero, c.xd, dx.ptr()));
+                           },
+                           stream, o.warmup, o.repeats),
                        p.flops(), "algo " + std::to_string(int(b->algo)));
         }
     }
@@ -354,11 +366,13 @@ void bench_gpu(const Options& o, const Conv2dParams& p, const std::string& shape
         if (const auto* b = best(perf, found)) {
             DeviceBuffer cws = b->memory ? DeviceBuffer(b->memory) : DeviceBuffer();
             add_result(report, "conv2d_backward_weight", shape, "cuda", "cudnn",
-                       time_gpu([&](cudaStream_t) {
-                           GNET_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-                               c.handle, &one, c.xd, x.ptr(), c.yd, dy.ptr(), c.cd, b->algo,
-                               cws.data(), b->memory, &zero, c.wd, dw.ptr()));
-                       }, stream, o.warmup, o.repeats),
+                       time_gpu(
+                           [&](cudaStream_t) {
+                               GNET_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+                                   c.handle, &one, c.xd, x.ptr(), c.yd, dy.ptr(), c.cd, b->algo,
+                                   cws.data(), b->memory, &zero, c.wd, dw.ptr()));
+                           },
+                           stream, o.warmup, o.repeats),
                        p.flops(), "algo " + std::to_string(int(b->algo)));
         }
     }
@@ -383,15 +397,18 @@ int main(int argc, char** argv) {
     Report report("conv2d, batch " + std::to_string(batch));
     const GpuProbe& probe = probe_gpus();
     if (want_gpu && !probe.usable) {
-        report.note("GPU part skipped: " + (probe.reason.empty() ? std::string("no GPU") : probe.reason));
+        report.note("GPU part skipped: " +
+                    (probe.reason.empty() ? std::string("no GPU") : probe.reason));
         want_gpu = false;
     }
 #if !GNET_HAVE_CUDA
     want_gpu = false;
 #endif
-    report.note("CPU baseline 'openblas': per image a freshly allocated im2col matrix and one "
-                "sgemm; OpenBLAS " + std::string(openblas_get_config()) + ", " +
-                std::to_string(openblas_get_num_threads()) + " threads");
+    report.note(
+        "CPU baseline 'openblas': per image a freshly allocated im2col matrix and one "
+        "sgemm; OpenBLAS " +
+        std::string(openblas_get_config()) + ", " + std::to_string(openblas_get_num_threads()) +
+        " threads");
     try {
         unsigned seed = 1;
         for (const Layer& l : resnet18_layers()) {

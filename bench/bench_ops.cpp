@@ -46,7 +46,8 @@ std::vector<float> randn(size_t n, unsigned seed, float scale = 1.f, float shift
     std::mt19937 rng(seed);
     std::normal_distribution<float> d;
     std::vector<float> v(n);
-    for (float& x : v) x = d(rng) * scale + shift;
+    for (float& x : v)
+        x = d(rng) * scale + shift;
     return v;
 }
 
@@ -101,8 +102,8 @@ Inputs make_inputs(int batch, bool quick) {
 void run_cpu(const Options& o, const Inputs& in, Report& report) {
     const BatchNormParams& p = in.bn;
     const int C = p.C;
-    std::vector<float> y(in.n_bn), dx(in.n_bn), dres(in.n_bn), rm(C, 0.f), rv(C, 1.f), sm(C),
-        si(C), dg(C, 0.f), db(C, 0.f);
+    std::vector<float> y(in.n_bn), dx(in.n_bn), dres(in.n_bn), rm(C, 0.f), rv(C, 1.f), sm(C), si(C),
+        dg(C, 0.f), db(C, 0.f);
     // The CPU twins are slow by design (the specification): fewer repeats.
     const int reps = std::min(o.repeats, 5), warm = std::min(o.warmup, 1);
     const double n = double(in.n_bn);
@@ -151,8 +152,9 @@ void run_cpu(const Options& o, const Inputs& in, Report& report) {
         AdamParams ap;
         ap.mode = AdamMode::AdamW;
         ap.weight_decay = 0.01f;
-        Timing t = time_cpu([&] { cpu::adam_step(ap, in.n_adam, w.data(), in.g.data(), m.data(), v.data()); },
-                            warm, reps);
+        Timing t = time_cpu(
+            [&] { cpu::adam_step(ap, in.n_adam, w.data(), in.g.data(), m.data(), v.data()); }, warm,
+            reps);
         report.add(make_result("adam_step", std::to_string(in.n_adam) + " params AdamW", "cpu",
                                "gnet", t, 28.0 * in.n_adam));
     }
@@ -165,8 +167,9 @@ void validate(const char* what, const std::vector<float>& got, const std::vector
     for (size_t i = 0; i < got.size(); ++i) {
         const double e = std::fabs(double(got[i]) - ref[i]);
         if (!(e <= atol + rtol * std::fabs(double(ref[i])))) {
-            std::fprintf(stderr, "bench_ops: %s disagrees with the CPU twin at [%zu]: %.9g vs %.9g\n",
-                         what, i, double(got[i]), double(ref[i]));
+            std::fprintf(stderr,
+                         "bench_ops: %s disagrees with the CPU twin at [%zu]: %.9g vs %.9g\n", what,
+                         i, double(got[i]), double(ref[i]));
             std::exit(1);
         }
     }
@@ -184,7 +187,8 @@ void run_gpu(const Options& o, const Inputs& in, Report& report) {
     if (o.wants("batchnorm")) {
         Tensor x = dev(in.x), dy = dev(in.dy), res = dev(in.res), gamma = dev(in.gamma),
                beta = dev(in.beta);
-        Tensor y = Tensor::empty({in.n_bn}, Device::CUDA), dx = Tensor::empty({in.n_bn}, Device::CUDA),
+        Tensor y = Tensor::empty({in.n_bn}, Device::CUDA),
+               dx = Tensor::empty({in.n_bn}, Device::CUDA),
                dres = Tensor::empty({in.n_bn}, Device::CUDA);
         Tensor rm = Tensor::zeros({C}, Device::CUDA), rv = Tensor::zeros({C}, Device::CUDA),
                sm = Tensor::empty({C}, Device::CUDA), si = Tensor::empty({C}, Device::CUDA),
@@ -199,8 +203,8 @@ void run_gpu(const Options& o, const Inputs& in, Report& report) {
             };
             auto bwd = [&](cudaStream_t s) {
                 gpu::batchnorm_backward(p, epi, x.data(), y.data(), dy.data(), gamma.data(),
-                                        sm.data(), si.data(), dx.data(), add ? dres.data() : nullptr,
-                                        dg.data(), db.data(), s);
+                                        sm.data(), si.data(), dx.data(),
+                                        add ? dres.data() : nullptr, dg.data(), db.data(), s);
             };
             {  // validate once against the CPU twin
                 std::vector<float> hy(in.n_bn), hdx(in.n_bn), hdres(in.n_bn), hrm(C, 0.f),
@@ -222,7 +226,10 @@ void run_gpu(const Options& o, const Inputs& in, Report& report) {
                                    (add ? 16 : 12) * n));
             t = time_gpu(bwd, stream, o.warmup, o.repeats);
             report.add(make_result("batchnorm_backward", bn_shape(p, name), "cuda", "gnet", t,
-                                   (add ? 32 : epi == BnEpilogue::None ? 20 : 28) * n));
+                                   (add                       ? 32
+                                    : epi == BnEpilogue::None ? 20
+                                                              : 28) *
+                                       n));
         }
 #if GNET_HAVE_CUDNN
         cudnnHandle_t handle;
@@ -231,9 +238,10 @@ void run_gpu(const Options& o, const Inputs& in, Report& report) {
         cudnnTensorDescriptor_t xd, cd;
         GNET_CUDNN_CHECK(cudnnCreateTensorDescriptor(&xd));
         GNET_CUDNN_CHECK(cudnnCreateTensorDescriptor(&cd));
-        GNET_CUDNN_CHECK(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p.N, C,
-                                                    1, p.HW));
-        GNET_CUDNN_CHECK(cudnnSetTensor4dDescriptor(cd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, C, 1, 1));
+        GNET_CUDNN_CHECK(
+            cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p.N, C, 1, p.HW));
+        GNET_CUDNN_CHECK(
+            cudnnSetTensor4dDescriptor(cd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, C, 1, 1));
         const float one = 1.f, zero = 0.f;
         Timing t = time_gpu(
             [&](cudaStream_t) {
@@ -249,12 +257,12 @@ void run_gpu(const Options& o, const Inputs& in, Report& report) {
             [&](cudaStream_t) {
                 GNET_CUDNN_CHECK(cudnnBatchNormalizationBackward(
                     handle, CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &one, xd, x.data(), xd,
-                    dy.data(), xd, dx.data(), cd, gamma.data(), dg.data(), db.data(),
-                    double(p.eps), sm.data(), si.data()));
+                    dy.data(), xd, dx.data(), cd, gamma.data(), dg.data(), db.data(), double(p.eps),
+                    sm.data(), si.data()));
             },
             stream, o.warmup, o.repeats);
-        report.add(make_result("batchnorm_backward", bn_shape(p, "none"), "cuda", "cudnn", t,
-                               20 * n));
+        report.add(
+            make_result("batchnorm_backward", bn_shape(p, "none"), "cuda", "cudnn", t, 20 * n));
         cudnnDestroyTensorDescriptor(xd);
         cudnnDestroyTensorDescriptor(cd);
         cudnnDestroy(handle);

@@ -29,7 +29,8 @@ namespace {
 
 double run_ms(const std::vector<std::string>& argv) {
     std::vector<char*> cargv;
-    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : argv)
+        cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -72,7 +73,8 @@ int main(int argc, char** argv) try {
         return 0;
     }
     const std::string gnet = (fs::read_symlink("/proc/self/exe").parent_path() / "gnet").string();
-    const fs::path tmp = fs::temp_directory_path() / ("gnet-bench-predict-" + std::to_string(getpid()));
+    const fs::path tmp =
+        fs::temp_directory_path() / ("gnet-bench-predict-" + std::to_string(getpid()));
     fs::create_directories(tmp);
 
     ResNet18Config cfg;
@@ -80,7 +82,8 @@ int main(int argc, char** argv) try {
     cfg.max_batch = 1;
     ResNet18 model(cfg, Device::CPU);
     CheckpointMeta meta;
-    for (int g = 0; g < 10; ++g) meta.genres.push_back("genre_" + std::to_string(g));
+    for (int g = 0; g < 10; ++g)
+        meta.genres.push_back("genre_" + std::to_string(g));
     const std::string ckpt = (tmp / "model.safetensors").string();
     write_checkpoint(ckpt, model, meta);
 
@@ -104,12 +107,13 @@ int main(int argc, char** argv) try {
     const int repeats = opt.quick ? 1 : std::max(1, std::min(opt.repeats, 5));
     auto time_cmd = [&](const std::vector<std::string>& args, int reps) {
         std::vector<double> ms;
-        for (int i = 0; i < reps; ++i) ms.push_back(run_ms(args));
+        for (int i = 0; i < reps; ++i)
+            ms.push_back(run_ms(args));
         return bench::Timing{bench::median(ms), *std::min_element(ms.begin(), ms.end())};
     };
     const std::string batch = std::to_string(opt.batch);
-    bench::Timing one = time_cmd({gnet, "predict", mp3, "-m", ckpt, "--device", device, "--batch",
-                                  batch}, repeats);
+    bench::Timing one =
+        time_cmd({gnet, "predict", mp3, "-m", ckpt, "--device", device, "--batch", batch}, repeats);
     bench::Result r1;
     r1.op = "predict 1 file";
     char shape[96];
@@ -136,7 +140,8 @@ int main(int argc, char** argv) try {
                 }
             }
         bench::Timing many = time_cmd({gnet, "predict", data, "-m", ckpt, "--device", device,
-                                       "--batch", batch, "--format", "csv"}, 1);
+                                       "--batch", batch, "--format", "csv"},
+                                      1);
         bench::Result r2;
         r2.op = "predict folder";
         std::snprintf(shape, sizeof shape, "%d MP3s, %.0f s of audio", files, audio_s);

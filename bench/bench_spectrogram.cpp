@@ -23,8 +23,8 @@
 #include <cufft.h>
 
 #include "bench/harness_gpu.h"
-#include "kernels/cufft_check.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cufft_check.h"
 #include "nn/buffer.h"
 #endif
 
@@ -71,9 +71,10 @@ Result chunk_result(const std::string& device, const std::string& impl, int64_t 
 }  // namespace
 
 int main(int argc, char** argv) {
-    Options opt = parse_options(argc, argv,
-                                "bench_spectrogram: log-mel chunks per second, CPU (FFTW, 1 and 2 threads) and GPU "
-                                "(cuFFT); --batch = chunks per call (default 32)");
+    Options opt = parse_options(
+        argc, argv,
+        "bench_spectrogram: log-mel chunks per second, CPU (FFTW, 1 and 2 threads) and GPU "
+        "(cuFFT); --batch = chunks per call (default 32)");
     if (opt.quick) opt.batch = std::min(opt.batch, 4);
     const SpectrogramConfig cfg;
     const int64_t n = opt.batch;
@@ -95,26 +96,37 @@ int main(int argc, char** argv) {
             std::vector<float> out(cpu_out.size());
             spec.compute(audio.data(), n, out.data());
             if (out != cpu_out) {
-                std::fprintf(stderr, "bench_spectrogram: %d-thread CPU result differs from 1 thread\n", threads);
+                std::fprintf(stderr,
+                             "bench_spectrogram: %d-thread CPU result differs from 1 thread\n",
+                             threads);
                 return 1;
             }
-            const Timing t = time_cpu([&] { spec.compute(audio.data(), n, out.data()); }, opt.warmup, opt.repeats);
-            rows.push_back(chunk_result("cpu", "gnet FFTW " + std::to_string(threads) + " thread" + (threads > 1 ? "s" : ""),
-                                    n, t, ""));
+            const Timing t = time_cpu([&] { spec.compute(audio.data(), n, out.data()); },
+                                      opt.warmup, opt.repeats);
+            rows.push_back(chunk_result(
+                "cpu",
+                "gnet FFTW " + std::to_string(threads) + " thread" + (threads > 1 ? "s" : ""), n, t,
+                ""));
         }
         // Yardstick: only the r2c FFTs of the same number of frames, one thread.
         int nfft = cfg.n_fft;
         const size_t frames = size_t(cfg.frames());
         float* in = fftwf_alloc_real(frames * size_t(nfft));
         fftwf_complex* spec = fftwf_alloc_complex(frames * size_t(cfg.n_freqs()));
-        fftwf_plan plan = fftwf_plan_many_dft_r2c(1, &nfft, cfg.frames(), in, nullptr, 1, nfft, spec, nullptr, 1,
-                                                  cfg.n_freqs(), FFTW_ESTIMATE);
+        fftwf_plan plan = fftwf_plan_many_dft_r2c(1, &nfft, cfg.frames(), in, nullptr, 1, nfft,
+                                                  spec, nullptr, 1, cfg.n_freqs(), FFTW_ESTIMATE);
         std::copy(audio.begin(), audio.begin() + int64_t(frames * size_t(nfft)), in);
-        const Timing fft = time_cpu([&] { for (int64_t c = 0; c < n; ++c) fftwf_execute(plan); }, opt.warmup, opt.repeats);
+        const Timing fft = time_cpu(
+            [&] {
+                for (int64_t c = 0; c < n; ++c)
+                    fftwf_execute(plan);
+            },
+            opt.warmup, opt.repeats);
         fftwf_destroy_plan(plan);
         fftwf_free(in);
         fftwf_free(spec);
-        Result y = chunk_result("cpu", "FFTW r2c alone, 1 thread", n, fft, "yardstick: the FFTs only");
+        Result y =
+            chunk_result("cpu", "FFTW r2c alone, 1 thread", n, fft, "yardstick: the FFTs only");
         rows.push_back(y);
         cpu_fft_ms = fft.median_ms;
     }
@@ -127,21 +139,28 @@ int main(int argc, char** argv) {
             GpuSpectrogram gpu(int(std::min<int64_t>(n, 64)), cfg);
             std::vector<float> got = gpu.compute_host(audio.data(), n);
             double worst = 0;
-            for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::fabs(got[i] - cpu_out[i])));
+            for (size_t i = 0; i < got.size(); ++i)
+                worst = std::max(worst, double(std::fabs(got[i] - cpu_out[i])));
             if (!(worst <= 1e-4)) {
-                std::fprintf(stderr, "bench_spectrogram: GPU differs from CPU by %.3g (> 1e-4)\n", worst);
+                std::fprintf(stderr, "bench_spectrogram: GPU differs from CPU by %.3g (> 1e-4)\n",
+                             worst);
                 return 1;
             }
             DeviceBuffer d_audio(audio.size() * sizeof(float)), d_out(got.size() * sizeof(float));
-            GNET_CUDA_CHECK(cudaMemcpy(d_audio.data(), audio.data(), d_audio.bytes(), cudaMemcpyHostToDevice));
+            GNET_CUDA_CHECK(
+                cudaMemcpy(d_audio.data(), audio.data(), d_audio.bytes(), cudaMemcpyHostToDevice));
             cudaStream_t stream = nullptr;
             GNET_CUDA_CHECK(cudaStreamCreate(&stream));
-            const Timing dev = time_gpu([&](cudaStream_t s) { gpu.compute(d_audio.as<float>(), n, d_out.as<float>(), s); },
-                                        stream, opt.warmup, opt.repeats);
+            const Timing dev = time_gpu(
+                [&](cudaStream_t s) { gpu.compute(d_audio.as<float>(), n, d_out.as<float>(), s); },
+                stream, opt.warmup, opt.repeats);
             GNET_CUDA_CHECK(cudaStreamDestroy(stream));
-            rows.push_back(chunk_result("cuda", "gnet cuFFT (device ptrs)", n, dev, "audio already on the GPU"));
-            const Timing host = time_cpu([&] { got = gpu.compute_host(audio.data(), n); }, opt.warmup, opt.repeats);
-            rows.push_back(chunk_result("cuda", "gnet cuFFT (host in/out)", n, host, "incl. upload + download"));
+            rows.push_back(chunk_result("cuda", "gnet cuFFT (device ptrs)", n, dev,
+                                        "audio already on the GPU"));
+            const Timing host =
+                time_cpu([&] { got = gpu.compute_host(audio.data(), n); }, opt.warmup, opt.repeats);
+            rows.push_back(chunk_result("cuda", "gnet cuFFT (host in/out)", n, host,
+                                        "incl. upload + download"));
             // Yardstick: only cuFFT R2C over the same frames (n chunks x 431 frames, one plan).
             {
                 int nfft = cfg.n_fft, in_embed = cfg.n_fft, out_embed = cfg.n_freqs();
@@ -150,19 +169,21 @@ int main(int argc, char** argv) {
                 DeviceBuffer d_spec(frames * size_t(cfg.n_freqs()) * sizeof(cufftComplex));
                 GNET_CUDA_CHECK(cudaMemset(d_frames.data(), 0, d_frames.bytes()));
                 cufftHandle plan = 0;
-                GNET_CUFFT_CHECK(cufftPlanMany(&plan, 1, &nfft, &in_embed, 1, nfft, &out_embed, 1, cfg.n_freqs(),
-                                               CUFFT_R2C, int(frames)));
+                GNET_CUFFT_CHECK(cufftPlanMany(&plan, 1, &nfft, &in_embed, 1, nfft, &out_embed, 1,
+                                               cfg.n_freqs(), CUFFT_R2C, int(frames)));
                 GNET_CUDA_CHECK(cudaStreamCreate(&stream));
                 GNET_CUFFT_CHECK(cufftSetStream(plan, stream));
                 const Timing fft = time_gpu(
                     [&](cudaStream_t) {
-                        GNET_CUFFT_CHECK(cufftExecR2C(plan, d_frames.as<cufftReal>(), d_spec.as<cufftComplex>()));
+                        GNET_CUFFT_CHECK(cufftExecR2C(plan, d_frames.as<cufftReal>(),
+                                                      d_spec.as<cufftComplex>()));
                     },
                     stream, opt.warmup, opt.repeats);
                 GNET_CUDA_CHECK(cudaStreamSynchronize(stream));
                 GNET_CUDA_CHECK(cudaStreamDestroy(stream));
                 cufftDestroy(plan);
-                rows.push_back(chunk_result("cuda", "cuFFT R2C alone", n, fft, "yardstick: the FFTs only"));
+                rows.push_back(
+                    chunk_result("cuda", "cuFFT R2C alone", n, fft, "yardstick: the FFTs only"));
                 gpu_fft_ms = fft.median_ms;
             }
         }
@@ -181,7 +202,8 @@ int main(int argc, char** argv) {
         }
         report.add(r);
     }
-    for (const std::string& line : notes) report.note(line);
+    for (const std::string& line : notes)
+        report.note(line);
     report.print_table();
     if (!opt.json_path.empty()) report.write_json(opt.json_path);
     return 0;

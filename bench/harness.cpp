@@ -38,17 +38,25 @@ Options parse_options(int argc, char** argv, const std::string& program_help) {
     };
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--warmup") o.warmup = std::atoi(need(i).c_str());
-        else if (a == "--repeats") o.repeats = std::atoi(need(i).c_str());
-        else if (a == "--batch") o.batch = std::atoi(need(i).c_str());
-        else if (a == "--device") o.device = need(i);
-        else if (a == "--ops") o.ops = need(i);
-        else if (a == "--json") o.json_path = need(i);
-        else if (a == "--quick") o.quick = true;
+        if (a == "--warmup")
+            o.warmup = std::atoi(need(i).c_str());
+        else if (a == "--repeats")
+            o.repeats = std::atoi(need(i).c_str());
+        else if (a == "--batch")
+            o.batch = std::atoi(need(i).c_str());
+        else if (a == "--device")
+            o.device = need(i);
+        else if (a == "--ops")
+            o.ops = need(i);
+        else if (a == "--json")
+            o.json_path = need(i);
+        else if (a == "--quick")
+            o.quick = true;
         else if (a == "--help" || a == "-h") {
-            std::printf("%s\n\nOptions: --warmup N --repeats N --batch N --device auto|cpu|cuda "
-                        "--ops a,b --json FILE --quick\n",
-                        program_help.c_str());
+            std::printf(
+                "%s\n\nOptions: --warmup N --repeats N --batch N --device auto|cpu|cuda "
+                "--ops a,b --json FILE --quick\n",
+                program_help.c_str());
             std::exit(0);
         } else {
             std::fprintf(stderr, "%s: unknown option '%s' (see --help)\n", argv[0], a.c_str());
@@ -74,7 +82,8 @@ double median(std::vector<double> v) {
 }
 
 Timing time_cpu(const std::function<void()>& fn, int warmup, int repeats) {
-    for (int i = 0; i < warmup; ++i) fn();
+    for (int i = 0; i < warmup; ++i)
+        fn();
     std::vector<double> ms;
     for (int i = 0; i < repeats; ++i) {
         auto t0 = std::chrono::steady_clock::now();
@@ -112,7 +121,8 @@ void Report::print_table() const {
                     r.shape.c_str(), r.device.c_str(), r.impl.c_str(), r.median_ms, r.min_ms, rate,
                     ratio.c_str(), r.note.empty() ? "" : ("  (" + r.note + ")").c_str());
     }
-    for (const std::string& n : notes_) std::printf("note: %s\n", n.c_str());
+    for (const std::string& n : notes_)
+        std::printf("note: %s\n", n.c_str());
     std::fflush(stdout);
 }
 
@@ -121,10 +131,14 @@ namespace {
 std::string json_escape(const std::string& s) {
     std::string o;
     for (char c : s) {
-        if (c == '"' || c == '\\') o += '\\', o += c;
-        else if (c == '\n') o += "\\n";
-        else if (static_cast<unsigned char>(c) < 0x20) o += ' ';
-        else o += c;
+        if (c == '"' || c == '\\')
+            o += '\\', o += c;
+        else if (c == '\n')
+            o += "\\n";
+        else if (static_cast<unsigned char>(c) < 0x20)
+            o += ' ';
+        else
+            o += c;
     }
     return o;
 }

@@ -17,10 +17,10 @@ struct Options {
     int warmup = 3;
     int repeats = 20;
     int batch = 32;
-    std::string device = "auto";   // auto | cpu | cuda
-    std::string ops;               // comma-separated filter; empty = all
-    std::string json_path;         // --json FILE
-    bool quick = false;            // --quick: few repeats, small sizes (used by tests)
+    std::string device = "auto";              // auto | cpu | cuda
+    std::string ops;                          // comma-separated filter; empty = all
+    std::string json_path;                    // --json FILE
+    bool quick = false;                       // --quick: few repeats, small sizes (used by tests)
     bool wants(const std::string& op) const;  // true when `ops` is empty or lists `op`
 };
 
@@ -29,32 +29,32 @@ struct Options {
 Options parse_options(int argc, char** argv, const std::string& program_help);
 
 struct Result {
-    std::string op;         // "conv2d_forward"
-    std::string shape;      // "N32 C64 H32 W108 -> OC64 3x3/1"
-    std::string device;     // "cpu" | "cuda"
-    std::string impl;       // "gnet" | "cudnn" | "openblas" | ...
+    std::string op;      // "conv2d_forward"
+    std::string shape;   // "N32 C64 H32 W108 -> OC64 3x3/1"
+    std::string device;  // "cpu" | "cuda"
+    std::string impl;    // "gnet" | "cudnn" | "openblas" | ...
     double median_ms = 0;
     double min_ms = 0;
-    double work = 0;        // FLOPs or bytes per call
-    std::string unit;       // "GFLOP/s" | "GB/s" | "chunks/s" | "samples/s"
-    double rate = 0;        // work / median time in `unit`
-    double ratio = 0;       // gnet time / yardstick time (< 1: gnet faster); 0 = none
-    std::string ratio_to;   // name of the yardstick
+    double work = 0;       // FLOPs or bytes per call
+    std::string unit;      // "GFLOP/s" | "GB/s" | "chunks/s" | "samples/s"
+    double rate = 0;       // work / median time in `unit`
+    double ratio = 0;      // gnet time / yardstick time (< 1: gnet faster); 0 = none
+    std::string ratio_to;  // name of the yardstick
     std::string note;
 };
 
 class Report {
-public:
+  public:
     explicit Report(std::string title) : title_(std::move(title)) {}
     void add(Result r) { results_.push_back(std::move(r)); }
     void note(const std::string& line) { notes_.push_back(line); }
     // Sets `ratio` of every result with impl "gnet" (same op, shape, device) against `yardstick`.
     void compute_ratios(const std::string& yardstick);
-    void print_table() const;                   // stdout
+    void print_table() const;  // stdout
     void write_json(const std::string& path) const;
     const std::vector<Result>& results() const { return results_; }
 
-private:
+  private:
     std::string title_;
     std::vector<Result> results_;
     std::vector<std::string> notes_;
@@ -71,8 +71,12 @@ struct Timing {
 Timing time_cpu(const std::function<void()>& fn, int warmup, int repeats);
 
 // Rate helpers: `work` units per call, time in ms.
-inline double gflops(double flops, double ms) { return flops / (ms * 1e-3) / 1e9; }
-inline double gbytes(double bytes, double ms) { return bytes / (ms * 1e-3) / 1e9; }
+inline double gflops(double flops, double ms) {
+    return flops / (ms * 1e-3) / 1e9;
+}
+inline double gbytes(double bytes, double ms) {
+    return bytes / (ms * 1e-3) / 1e9;
+}
 
 // Machine description for reports: CPU model, cores; GPU name, driver, CUDA and cuDNN versions.
 std::string machine_description();

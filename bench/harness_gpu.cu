@@ -17,11 +17,13 @@ Timing time_gpu(const std::function<void(cudaStream_t)>& fn, cudaStream_t stream
     cudaEvent_t start, stop;
     GNET_CUDA_CHECK(cudaEventCreate(&start));
     GNET_CUDA_CHECK(cudaEventCreate(&stop));
-    for (int i = 0; i < warmup; ++i) fn(stream);
+    for (int i = 0; i < warmup; ++i)
+        fn(stream);
     GNET_CUDA_CHECK(cudaStreamSynchronize(stream));
     std::vector<double> ms;
     for (int i = 0; i < repeats; ++i) {
-        if (flush_l2) GNET_CUDA_CHECK(cudaMemsetAsync(flush.data(), i & 0xff, flush.bytes(), stream));
+        if (flush_l2)
+            GNET_CUDA_CHECK(cudaMemsetAsync(flush.data(), i & 0xff, flush.bytes(), stream));
         GNET_CUDA_CHECK(cudaEventRecord(start, stream));
         fn(stream);
         GNET_CUDA_CHECK(cudaEventRecord(stop, stream));

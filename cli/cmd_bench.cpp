@@ -25,9 +25,8 @@ namespace {
 
 // name on the command line -> program
 const std::vector<std::pair<std::string, std::string>> kSuites = {
-    {"spectrogram", "bench_spectrogram"}, {"conv2d", "bench_conv2d"},
-    {"ops", "bench_ops"},                 {"train_step", "bench_train_step"},
-    {"predict", "bench_predict"},
+    {"spectrogram", "bench_spectrogram"}, {"conv2d", "bench_conv2d"},   {"ops", "bench_ops"},
+    {"train_step", "bench_train_step"},   {"predict", "bench_predict"},
 };
 
 struct BenchArgs {
@@ -50,7 +49,8 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 int run_program(const std::vector<std::string>& argv) {
     std::vector<char*> cargv;
-    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : argv)
+        cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
     pid_t pid;
     int rc = posix_spawn(&pid, argv[0].c_str(), nullptr, nullptr, cargv.data(), environ);
@@ -65,7 +65,8 @@ int run_bench(const BenchArgs& a) {
     std::vector<std::string> wanted = split_commas(a.suites);
     for (const std::string& w : wanted) {
         bool known = false;
-        for (const auto& s : kSuites) known = known || s.first == w;
+        for (const auto& s : kSuites)
+            known = known || s.first == w;
         if (!known)
             throw UsageError("unknown benchmark '" + w +
                              "' (expected spectrogram, conv2d, ops, train_step or predict)");
@@ -82,8 +83,12 @@ int run_bench(const BenchArgs& a) {
             ++failures;
             continue;
         }
-        std::vector<std::string> argv = {exe.string(), "--device", a.device, "--batch",
-                                         std::to_string(a.batch), "--repeats",
+        std::vector<std::string> argv = {exe.string(),
+                                         "--device",
+                                         a.device,
+                                         "--batch",
+                                         std::to_string(a.batch),
+                                         "--repeats",
                                          std::to_string(a.repeats)};
         if (a.quick) argv.push_back("--quick");
         std::string part;
@@ -105,7 +110,8 @@ int run_bench(const BenchArgs& a) {
     }
     if (!a.json.empty()) {
         std::string all = "[\n";
-        for (size_t i = 0; i < json_parts.size(); ++i) all += (i ? ",\n" : "") + json_parts[i];
+        for (size_t i = 0; i < json_parts.size(); ++i)
+            all += (i ? ",\n" : "") + json_parts[i];
         write_file_atomic(a.json, all + "]\n");
         std::cout << "wrote " << a.json << "\n";
     }
@@ -117,11 +123,15 @@ int run_bench(const BenchArgs& a) {
 void register_bench(CLI::App& app, Context& ctx) {
     auto a = std::make_shared<BenchArgs>();
     CLI::App* cmd = app.add_subcommand(
-        "bench", "Validate and time gnet's kernels and pipeline against cuDNN/cuBLAS/cuFFT and the "
-                 "CPU libraries");
-    cmd->add_option("--ops", a->suites,
-                    "Comma-separated: spectrogram, conv2d, ops, train_step, predict (default: all)");
-    cmd->add_option("--batch", a->batch, "Batch size")->check(CLI::Range(1, 4096))->capture_default_str();
+        "bench",
+        "Validate and time gnet's kernels and pipeline against cuDNN/cuBLAS/cuFFT and the "
+        "CPU libraries");
+    cmd->add_option(
+        "--ops", a->suites,
+        "Comma-separated: spectrogram, conv2d, ops, train_step, predict (default: all)");
+    cmd->add_option("--batch", a->batch, "Batch size")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
     cmd->add_option("--repeats", a->repeats, "Timed repeats (the median is reported)")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();

@@ -24,13 +24,15 @@ void register_demo_data(CLI::App& app, Context&) {
         ->capture_default_str();
     cmd->add_option("--seed", opt->seed, "Seed of the generators")->capture_default_str();
     cmd->footer(
-        "Genres: pulse (kick + hi-hat), drone (slow chords), chime (bells), bass (plucked bass line).\n"
+        "Genres: pulse (kick + hi-hat), drone (slow chords), chime (bells), bass (plucked bass "
+        "line).\n"
         "Examples:\n"
         "  gnet demo-data demo/music\n"
         "  gnet prepare demo/music --labels demo/music/labels.csv --out demo/data");
     cmd->callback([opt] {
         int n = write_demo_set(*opt);
-        std::cout << "wrote " << n << " synthetic tracks and labels.csv to " << opt->out_dir << "\n";
+        std::cout << "wrote " << n << " synthetic tracks and labels.csv to " << opt->out_dir
+                  << "\n";
     });
 }
 

@@ -48,7 +48,8 @@ void run_info() {
 }  // namespace
 
 void register_info(CLI::App& app, Context&) {
-    CLI::App* cmd = app.add_subcommand("info", "Show the build, the GPUs gnet can use and library versions");
+    CLI::App* cmd =
+        app.add_subcommand("info", "Show the build, the GPUs gnet can use and library versions");
     cmd->footer("Example:\n  gnet info");
     cmd->callback([] { run_info(); });
 }

@@ -70,8 +70,9 @@ void register_predict(CLI::App& app, Context& ctx) {
     CLI::App* cmd = app.add_subcommand("predict", "Tag audio files with their most likely genres");
     cmd->add_option("inputs", a->inputs, "Audio files and folders (searched recursively)")
         ->required();
-    cmd->add_option("--model,-m", a->model, "Checkpoint from gnet train, or a torchvision-named "
-                                            "ResNet18 state_dict saved as .safetensors")
+    cmd->add_option("--model,-m", a->model,
+                    "Checkpoint from gnet train, or a torchvision-named "
+                    "ResNet18 state_dict saved as .safetensors")
         ->capture_default_str();
     cmd->add_option("--strategy", a->strategy, "Aggregate chunk scores per track: mean or max")
         ->check(CLI::IsMember({"mean", "max"}))
@@ -101,7 +102,8 @@ void register_predict(CLI::App& app, Context& ctx) {
         "  gnet predict song.mp3 --model run/best.safetensors\n"
         "  gnet predict album/ --model run/best.safetensors --strategy max --top-k 5\n"
         "  gnet predict a.flac b.ogg --model m.safetensors --format json --segments | jq .\n"
-        "  gnet predict music/ --model torch_resnet18.safetensors --genres genres.txt --format csv");
+        "  gnet predict music/ --model torch_resnet18.safetensors --genres genres.txt --format "
+        "csv");
     cmd->callback([a, &ctx] { ctx.exit_code = run_predict(*a); });
 }
 

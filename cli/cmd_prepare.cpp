@@ -33,9 +33,11 @@ void run_prepare(PrepareArgs& a) {
             progress->update(p.done);
         });
     if (progress) progress->finish();
-    for (const std::string& w : s.warnings) std::cerr << "gnet: warning: " << w << "\n";
+    for (const std::string& w : s.warnings)
+        std::cerr << "gnet: warning: " << w << "\n";
     print_prepare_report(s, std::cout);
-    std::cout << "wrote " << a.opt.out_dir << "/{genres.txt, manifest.csv, prepare.json, train/, val/}\n";
+    std::cout << "wrote " << a.opt.out_dir
+              << "/{genres.txt, manifest.csv, prepare.json, train/, val/}\n";
 }
 
 }  // namespace
@@ -47,7 +49,8 @@ void register_prepare(CLI::App& app, Context&) {
     cmd->add_option("audio_dir", args->opt.audio_dir, "Folder of audio files")
         ->required()
         ->check(CLI::ExistingDirectory);
-    cmd->add_option("--out,-o", args->opt.out_dir, "Folder to write the training set to")->required();
+    cmd->add_option("--out,-o", args->opt.out_dir, "Folder to write the training set to")
+        ->required();
     cmd->add_option("--labels", args->opt.labels_csv,
                     "Multi-hot CSV 'track,<genre>,...' (track relative to AUDIO_DIR); without it, "
                     "one sub-folder per genre")
@@ -64,7 +67,8 @@ void register_prepare(CLI::App& app, Context&) {
     add_device_option(*cmd, args->device);
     cmd->footer(
         "Examples:\n"
-        "  gnet prepare music/ --out data/                      # music/rock/a.mp3, music/jazz/b.flac ...\n"
+        "  gnet prepare music/ --out data/                      # music/rock/a.mp3, "
+        "music/jazz/b.flac ...\n"
         "  gnet prepare music/ --labels labels.csv --out data/  # multi-label table\n"
         "  gnet prepare music/ --out data/ --val-fraction 0.1 --seed 3 --force");
     cmd->callback([args] { run_prepare(*args); });

@@ -36,24 +36,28 @@ void run_spectrogram(const SpectrogramArgs& args) {
     const SpectrogramConfig cfg;
     LoadedAudio audio = load_audio(args.input, cfg.sample_rate);
     const int64_t n_samples = int64_t(audio.samples.size());
-    const int64_t n_chunks = chunk_count(n_samples, cfg.chunk_samples(), parse_remainder(args.remainder));
+    const int64_t n_chunks =
+        chunk_count(n_samples, cfg.chunk_samples(), parse_remainder(args.remainder));
     if (n_chunks == 0)
         throw Error("'" + args.input + "' lasts " + std::to_string(audio.duration_seconds) +
                     " s, shorter than one " + std::to_string(cfg.chunk_seconds) +
                     " s chunk (--remainder pad or pad-if-short zero-pads it)");
     if (n_samples < cfg.chunk_samples()) {
-        std::fprintf(stderr, "gnet: note: '%s' lasts %.1f s, zero-padded to one %d s chunk\n", args.input.c_str(),
-                     audio.duration_seconds, cfg.chunk_seconds);
+        std::fprintf(stderr, "gnet: note: '%s' lasts %.1f s, zero-padded to one %d s chunk\n",
+                     args.input.c_str(), audio.duration_seconds, cfg.chunk_seconds);
     }
-    const std::vector<float> chunks = make_chunks(audio.samples, cfg.chunk_samples(), parse_remainder(args.remainder));
+    const std::vector<float> chunks =
+        make_chunks(audio.samples, cfg.chunk_samples(), parse_remainder(args.remainder));
     audio.samples = {};
     const std::vector<float> spec = spectrogram_chunks(chunks, n_chunks, device, cfg);
     npy_write(args.npy, spec.data(), {n_chunks, cfg.n_mels, cfg.frames()});
-    if (!args.png.empty()) write_spectrogram_png(args.png, spec.data(), n_chunks, cfg.n_mels, cfg.frames());
+    if (!args.png.empty())
+        write_spectrogram_png(args.png, spec.data(), n_chunks, cfg.n_mels, cfg.frames());
     std::printf("%s: %d Hz, %d channel%s, %.1f s -> %lld chunk%s [%lld, %d, %d] on %s -> %s%s%s\n",
-                args.input.c_str(), audio.source_rate, audio.source_channels, audio.source_channels == 1 ? "" : "s",
-                audio.duration_seconds, (long long)n_chunks, n_chunks == 1 ? "" : "s", (long long)n_chunks,
-                cfg.n_mels, cfg.frames(), device_name(device), args.npy.c_str(), args.png.empty() ? "" : ", ",
+                args.input.c_str(), audio.source_rate, audio.source_channels,
+                audio.source_channels == 1 ? "" : "s", audio.duration_seconds, (long long)n_chunks,
+                n_chunks == 1 ? "" : "s", (long long)n_chunks, cfg.n_mels, cfg.frames(),
+                device_name(device), args.npy.c_str(), args.png.empty() ? "" : ", ",
                 args.png.c_str());
     std::fflush(stdout);
 }
@@ -63,13 +67,20 @@ void run_spectrogram(const SpectrogramArgs& args) {
 void register_spectrogram(CLI::App& app, Context&) {
     auto args = std::make_shared<SpectrogramArgs>();
     CLI::App* cmd = app.add_subcommand(
-        "spectrogram", "Turn an audio file into the log-mel images the model sees: float32 [chunks, 128, 431]");
-    cmd->add_option("FILE", args->input, "Audio file (WAV, FLAC, OGG/Vorbis/Opus, MP3, AU, AIFF)")->required();
-    cmd->add_option("-o,--output", args->npy, "Where to write the .npy (float32 [n_chunks, 128, 431])")->required();
-    cmd->add_option("--png", args->png, "Also draw the chunks side by side as a PNG (viridis, low notes at the bottom)");
-    cmd->add_option("--remainder", args->remainder,
-                    "What to do with the last partial 10 s chunk: pad-if-short (drop it unless the whole "
-                    "track is shorter than one chunk), drop, or pad (zero-pad it)")
+        "spectrogram",
+        "Turn an audio file into the log-mel images the model sees: float32 [chunks, 128, 431]");
+    cmd->add_option("FILE", args->input, "Audio file (WAV, FLAC, OGG/Vorbis/Opus, MP3, AU, AIFF)")
+        ->required();
+    cmd->add_option("-o,--output", args->npy,
+                    "Where to write the .npy (float32 [n_chunks, 128, 431])")
+        ->required();
+    cmd->add_option(
+        "--png", args->png,
+        "Also draw the chunks side by side as a PNG (viridis, low notes at the bottom)");
+    cmd->add_option(
+           "--remainder", args->remainder,
+           "What to do with the last partial 10 s chunk: pad-if-short (drop it unless the whole "
+           "track is shorter than one chunk), drop, or pad (zero-pad it)")
         ->check(CLI::IsMember({"pad-if-short", "drop", "pad"}))
         ->capture_default_str();
     add_device_option(*cmd, args->device);
@@ -77,7 +88,8 @@ void register_spectrogram(CLI::App& app, Context&) {
         "Examples:\n"
         "  gnet spectrogram song.mp3 -o song.npy\n"
         "  gnet spectrogram song.flac -o song.npy --png song.png --device cpu\n"
-        "  python3 -c \"import numpy; print(numpy.load('song.npy').shape)\"   # (n_chunks, 128, 431)");
+        "  python3 -c \"import numpy; print(numpy.load('song.npy').shape)\"   # (n_chunks, 128, "
+        "431)");
     cmd->callback([args] { run_spectrogram(*args); });
 }
 

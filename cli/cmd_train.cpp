@@ -43,8 +43,10 @@ void run_train(const TrainArgs& a) {
 
 void register_train(CLI::App& app, Context&) {
     auto args = std::make_shared<TrainArgs>();
-    CLI::App* cmd = app.add_subcommand("train", "Train ResNet18 on a folder made by 'gnet prepare'");
-    cmd->add_option("--data", args->opt.data_dir, "Prepared folder (genres.txt, manifest.csv, train/, val/)")
+    CLI::App* cmd =
+        app.add_subcommand("train", "Train ResNet18 on a folder made by 'gnet prepare'");
+    cmd->add_option("--data", args->opt.data_dir,
+                    "Prepared folder (genres.txt, manifest.csv, train/, val/)")
         ->required();
     cmd->add_option("--out,-o", args->opt.out_dir,
                     "Run folder: best/last.safetensors, optimizer.safetensors, metrics.csv, "
@@ -53,27 +55,33 @@ void register_train(CLI::App& app, Context&) {
     cmd->add_option("--epochs", args->opt.epochs, "Epochs to train (in total, when resuming)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    cmd->add_option("--batch", args->opt.batch, "Batch size (lower it when the GPU runs out of memory)")
+    cmd->add_option("--batch", args->opt.batch,
+                    "Batch size (lower it when the GPU runs out of memory)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    cmd->add_option("--lr", args->opt.lr, "Learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+    cmd->add_option("--lr", args->opt.lr, "Learning rate")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     cmd->add_option("--weight-decay", args->opt.weight_decay, "Weight decay")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
-    cmd->add_option("--optimizer", args->optimizer, "adam (L2 in the gradient) or adamw (decoupled)")
+    cmd->add_option("--optimizer", args->optimizer,
+                    "adam (L2 in the gradient) or adamw (decoupled)")
         ->check(CLI::IsMember({"adam", "adamw"}))
         ->capture_default_str();
     cmd->add_option("--schedule", args->schedule, "Learning rate: constant, or cosine decay to 0")
         ->check(CLI::IsMember({"constant", "cosine"}))
         ->capture_default_str();
-    cmd->add_option("--seed", args->opt.seed, "Seed of the initial weights, shuffling and augmentation")
+    cmd->add_option("--seed", args->opt.seed,
+                    "Seed of the initial weights, shuffling and augmentation")
         ->capture_default_str();
     cmd->add_flag("--resume", args->opt.resume, "Continue the run in --out after its last epoch");
     add_device_option(*cmd, args->device);
     cmd->add_flag("--tune-thresholds", args->opt.tune_thresholds,
                   "Store per-genre thresholds that maximise validation F1 in the checkpoints");
-    cmd->add_option("--pos-weight", args->pos_weight,
-                    "auto: BCE positive weight = negatives/positives per genre (clamped to [1, 100])")
+    cmd->add_option(
+           "--pos-weight", args->pos_weight,
+           "auto: BCE positive weight = negatives/positives per genre (clamped to [1, 100])")
         ->check(CLI::IsMember({"auto", "none"}))
         ->capture_default_str();
     cmd->add_flag("--spec-augment", args->opt.spec_augment,
@@ -90,7 +98,8 @@ void register_train(CLI::App& app, Context&) {
         "  gnet train --data data --out runs/a --epochs 30 --batch 32\n"
         "  gnet train --data data --out runs/a --epochs 40 --resume      continue to epoch 40\n"
         "  gnet train --data data --out runs/b --optimizer adamw --weight-decay 0.01 \\\n"
-        "             --schedule cosine --pos-weight auto --spec-augment --tune-thresholds --patience 5");
+        "             --schedule cosine --pos-weight auto --spec-augment --tune-thresholds "
+        "--patience 5");
     cmd->callback([args] { run_train(*args); });
 }
 

@@ -51,7 +51,8 @@ std::string cublas_version() {
     static const char* const names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so",
                                         nullptr};
     std::string so;
-    // cublasGetProperty(libraryPropertyType {MAJOR_VERSION=0, MINOR_VERSION=1, PATCH_LEVEL=2}, int*)
+    // cublasGetProperty(libraryPropertyType {MAJOR_VERSION=0, MINOR_VERSION=1, PATCH_LEVEL=2},
+    // int*)
     auto fn = lookup<int (*)(int, int*)>(names, "cublasGetProperty", so);
     if (!fn) return "not found";
     int v[3] = {0, 0, 0};
@@ -61,9 +62,11 @@ std::string cublas_version() {
 }
 
 std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\n')) s.pop_back();
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\n'))
+        s.pop_back();
     size_t i = 0;
-    while (i < s.size() && s[i] == ' ') ++i;
+    while (i < s.size() && s[i] == ' ')
+        ++i;
     return s.substr(i);
 }
 
@@ -80,8 +83,9 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
     out.emplace_back("CUDA driver", drv ? cuda_version_text(drv) : "none (no NVIDIA driver)");
     int fft = 0;
     cufftGetVersion(&fft);
-    out.emplace_back("cuFFT", std::to_string(fft / 1000) + "." + std::to_string((fft % 1000) / 100) +
-                                  "." + std::to_string(fft % 100));
+    out.emplace_back("cuFFT", std::to_string(fft / 1000) + "." +
+                                  std::to_string((fft % 1000) / 100) + "." +
+                                  std::to_string(fft % 100));
 #else
     out.emplace_back("CUDA", "not built (CPU-only build)");
 #endif

@@ -11,8 +11,12 @@ namespace gnet::cli {
 
 namespace {
 
-double round4(double p) { return std::round(p * 1e4) / 1e4; }
-double round2(double p) { return std::round(p * 1e2) / 1e2; }
+double round4(double p) {
+    return std::round(p * 1e4) / 1e4;
+}
+double round2(double p) {
+    return std::round(p * 1e2) / 1e2;
+}
 
 std::string clock_time(double s) {
     long t = long(std::floor(s + 1e-9));
@@ -87,8 +91,12 @@ void PredictPrinter::track(const TrackPrediction& t) {
     } else if (format_ == OutputFormat::Csv) {
         auto row = [&](const std::string& kind, double a, double b, int chunks,
                        const std::vector<GenreScore>& scores) {
-            std::vector<std::string> r = {t.file, kind, fixed(a, 2), fixed(b, 2),
-                                          std::to_string(chunks), predicted_list(scores, genres_)};
+            std::vector<std::string> r = {t.file,
+                                          kind,
+                                          fixed(a, 2),
+                                          fixed(b, 2),
+                                          std::to_string(chunks),
+                                          predicted_list(scores, genres_)};
             for (const std::string& g : genres_)
                 for (const GenreScore& s : scores)
                     if (s.genre == g) r.push_back(fixed(s.probability, 4));
@@ -96,14 +104,17 @@ void PredictPrinter::track(const TrackPrediction& t) {
         };
         row("track", 0.0, t.duration_s, t.chunks, t.genres);
         if (segments_)
-            for (const SegmentPrediction& s : t.segments) row("segment", s.start_s, s.end_s, 1, s.genres);
+            for (const SegmentPrediction& s : t.segments)
+                row("segment", s.start_s, s.end_s, 1, s.genres);
     } else {
         char head[64];
-        std::snprintf(head, sizeof head, "  (%d chunk%s, %s, %s)", t.chunks, t.chunks == 1 ? "" : "s",
-                      clock_time(t.duration_s).c_str(), aggregation_name(t.strategy));
+        std::snprintf(head, sizeof head, "  (%d chunk%s, %s, %s)", t.chunks,
+                      t.chunks == 1 ? "" : "s", clock_time(t.duration_s).c_str(),
+                      aggregation_name(t.strategy));
         out_ << (count_ ? "\n" : "") << t.file << head << "\n";
         size_t w = 5;
-        for (const std::string& g : genres_) w = std::max(w, g.size());
+        for (const std::string& g : genres_)
+            w = std::max(w, g.size());
         int k = std::min<int>(top_k_, int(t.genres.size()));
         for (int i = 0; i < k; ++i) {
             const GenreScore& s = t.genres[size_t(i)];

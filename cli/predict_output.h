@@ -14,14 +14,14 @@ enum class OutputFormat { Table, Json, Csv };
 OutputFormat parse_output_format(const std::string& text);
 
 class PredictPrinter {
-public:
+  public:
     PredictPrinter(std::ostream& out, OutputFormat format, std::vector<std::string> genres,
                    int top_k, bool segments);
     void begin();
     void track(const TrackPrediction& t);
     void end();
 
-private:
+  private:
     std::ostream& out_;
     OutputFormat format_;
     std::vector<std::string> genres_;

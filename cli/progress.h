@@ -9,14 +9,14 @@
 namespace gnet::cli {
 
 class ProgressBar {
-public:
+  public:
     ProgressBar(std::string label, std::string unit, int64_t total);
     ~ProgressBar();
     void update(int64_t done, const std::string& extra = "");
     void finish();
     bool active() const { return active_; }
 
-private:
+  private:
     std::string label_, unit_;
     int64_t total_;
     bool active_;

@@ -50,10 +50,13 @@ __global__ void adam_step_kernel(AdamArgs a, int64_t n, float* param, const floa
         }
         done = n4 * 4;
     }
-    for (int64_t i = done + first; i < n; i += stride) adam1(a, param[i], grad[i], m[i], v[i]);
+    for (int64_t i = done + first; i < n; i += stride)
+        adam1(a, param[i], grad[i], m[i], v[i]);
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
 
 }  // namespace
 
@@ -63,7 +66,8 @@ void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, 
     const AdamArgs a{AdamScalars::make(p), p.beta1, p.beta2, 1.f - p.beta1, 1.f - p.beta2, p.eps};
     if (n == 0) return;
     const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
-    const int blocks = int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
+    const int blocks =
+        int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
     adam_step_kernel<<<blocks, kThreads, 0, stream>>>(a, n, param, grad, m, v, vec);
     GNET_LAUNCH_CHECK(stream);
 }

@@ -27,21 +27,20 @@ struct AdamParams {
 
 // The per-step scalars both twins use (host, double precision, rounded to float once).
 struct AdamScalars {
-    float step_size;       // lr / (1 - beta1^t)
-    float bc2_sqrt;        // sqrt(1 - beta2^t)
-    float decay_factor;    // AdamW: 1 - lr * weight_decay; Adam: 1
-    float l2;              // Adam: weight_decay; AdamW: 0
+    float step_size;                               // lr / (1 - beta1^t)
+    float bc2_sqrt;                                // sqrt(1 - beta2^t)
+    float decay_factor;                            // AdamW: 1 - lr * weight_decay; Adam: 1
+    float l2;                                      // Adam: weight_decay; AdamW: 0
     static AdamScalars make(const AdamParams& p);  // checks p (an Error when out of range)
 };
 
 namespace cpu {
-void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m,
-               float* v);
+void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m, float* v);
 }  // namespace cpu
 
 namespace gpu {
-void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m,
-               float* v, Stream stream);
+void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m, float* v,
+               Stream stream);
 }  // namespace gpu
 
 }  // namespace gnet

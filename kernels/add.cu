@@ -22,23 +22,28 @@ __global__ void add_forward_kernel(int64_t n, const float* a, const float* b, fl
         for (int64_t i = first; i < n4; i += stride) {
             const float4 u = reinterpret_cast<const float4*>(a)[i];
             const float4 v = reinterpret_cast<const float4*>(b)[i];
-            reinterpret_cast<float4*>(y)[i] = make_float4(u.x + v.x, u.y + v.y, u.z + v.z, u.w + v.w);
+            reinterpret_cast<float4*>(y)[i] =
+                make_float4(u.x + v.x, u.y + v.y, u.z + v.z, u.w + v.w);
         }
         done = n4 * 4;
     }
-    for (int64_t i = done + first; i < n; i += stride) y[i] = a[i] + b[i];
+    for (int64_t i = done + first; i < n; i += stride)
+        y[i] = a[i] + b[i];
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
 
 }  // namespace
 
 void add_forward(int64_t n, const float* a, const float* b, float* y, Stream stream) {
     GNET_CHECK(n >= 0, "gpu::add_forward: negative size");
     if (n == 0) return;
-    const int blocks = int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
-    add_forward_kernel<<<blocks, kThreads, 0, stream>>>(n, a, b, y,
-                                                        aligned16(a) && aligned16(b) && aligned16(y));
+    const int blocks =
+        int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
+    add_forward_kernel<<<blocks, kThreads, 0, stream>>>(
+        n, a, b, y, aligned16(a) && aligned16(b) && aligned16(y));
     GNET_LAUNCH_CHECK(stream);
 }
 

@@ -22,8 +22,10 @@ __global__ void avgpool_global_forward_kernel(int64_t planes, int HW, const floa
          nc += warps_total) {
         const float* xp = x + nc * HW;
         float s = 0.f;
-        for (int i = lane; i < HW; i += 32) s += xp[i];
-        for (int off = 16; off > 0; off >>= 1) s += __shfl_down_sync(0xffffffffu, s, off);
+        for (int i = lane; i < HW; i += 32)
+            s += xp[i];
+        for (int off = 16; off > 0; off >>= 1)
+            s += __shfl_down_sync(0xffffffffu, s, off);
         if (lane == 0) y[nc] = s / float(HW);
     }
 }

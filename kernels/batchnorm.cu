@@ -4,14 +4,15 @@
 //  1. batchnorm_reduce_kernel   grid (S, C): block (s, c) sums two doubles over its fixed slice of
 //     channel c's N*HW values (float4 loads when HW % 4 == 0). With S == 1 the block finishes the
 //     channel itself; otherwise it writes its partial pair to scratch parked in the output tensor.
-//  2. batchnorm_finish_kernel   grid C, one warp: merges the S partials of a channel in a fixed order
+//  2. batchnorm_finish_kernel   grid C, one warp: merges the S partials of a channel in a fixed
+//  order
 //     and finishes it (forward: mean, invstd, running stats; backward: dgamma, dbeta and the two
 //     per-channel coefficients of dx).
 //  3. elementwise: batchnorm_apply_kernel (forward normalise + epilogue), and for the backward
 //     batchnorm_backward_apply_kernel + batchnorm_backward_head_kernel: the backward coefficients
-//     live in dx[0, 2C) until the very end, so the big kernel writes dx from element R = 2C (rounded
-//     up to the vector width) on, and one last single-block kernel copies the coefficients to shared
-//     memory before it overwrites dx[0, R).
+//     live in dx[0, 2C) until the very end, so the big kernel writes dx from element R = 2C
+//     (rounded up to the vector width) on, and one last single-block kernel copies the coefficients
+//     to shared memory before it overwrites dx[0, R).
 // Indices are 32-bit: every tensor must hold fewer than 2^31 values (checked).
 #include <algorithm>
 #include <cstdint>
@@ -32,7 +33,8 @@ constexpr int kHeadThreads = 256;
 constexpr int kUnroll = 4;  // independent loads in flight per thread in the reduction
 
 __device__ __forceinline__ double warp_sum(double v) {
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+    for (int off = 16; off > 0; off >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, off);
     return v;
 }
 
@@ -127,7 +129,8 @@ struct ForwardStats {
 };
 
 // Backward sums: a = sum dz, b = sum dz * (x - mean), dz = dy masked by y > 0 for the ReLU
-// epilogues. finish() adds into dgamma/dbeta and leaves (mean dz, mean dz*xhat) in coef[c], coef[C+c].
+// epilogues. finish() adds into dgamma/dbeta and leaves (mean dz, mean dz*xhat) in coef[c],
+// coef[C+c].
 template <BnEpilogue E>
 struct BackwardStats {
     const float* x;
@@ -151,7 +154,8 @@ struct BackwardStats {
             float yv[V];
             load_v<V>(y + off, yv);
 #pragma unroll
-            for (int k = 0; k < V; ++k) g[k] = yv[k] > 0.f ? g[k] : 0.f;
+            for (int k = 0; k < V; ++k)
+                g[k] = yv[k] > 0.f ? g[k] : 0.f;
         }
 #pragma unroll
         for (int k = 0; k < V; ++k) {
@@ -209,7 +213,8 @@ __global__ void batchnorm_finish_kernel(Pass pass, int S, const double* partial)
     if (lane == 0) pass.finish(c, pass.center(c), a, b);
 }
 
-// Forward elementwise: y = epi((x - mean) * invstd * gamma + beta). kEval: invstd from the variance.
+// Forward elementwise: y = epi((x - mean) * invstd * gamma + beta). kEval: invstd from the
+// variance.
 template <int V, BnEpilogue E, bool kEval>
 __global__ void __launch_bounds__(kApplyThreads)
     batchnorm_apply_kernel(uint32_t groups, uint32_t hwv, uint32_t C, const float* x,
@@ -240,10 +245,9 @@ __global__ void __launch_bounds__(kApplyThreads)
 // Backward elementwise body for group g: dx = gamma*invstd*(dz - mean_dz - xhat*mean_dz_xhat).
 template <int V, BnEpilogue E>
 __device__ __forceinline__ void backward_group(uint32_t g, uint32_t hwv, uint32_t C, const float* x,
-                                               const float* y, const float* dy,
-                                               const float* gamma, const float* save_mean,
-                                               const float* save_invstd, const float* coef,
-                                               float* dx, float* dresidual) {
+                                               const float* y, const float* dy, const float* gamma,
+                                               const float* save_mean, const float* save_invstd,
+                                               const float* coef, float* dx, float* dresidual) {
     const uint32_t c = (g / hwv) % C;
     const float invstd = save_invstd[c], mu = save_mean[c];
     const float k = gamma[c] * invstd;
@@ -255,7 +259,8 @@ __device__ __forceinline__ void backward_group(uint32_t g, uint32_t hwv, uint32_
         float yv[V];
         load_v<V>(y + size_t(g) * V, yv);
 #pragma unroll
-        for (int i = 0; i < V; ++i) dz[i] = yv[i] > 0.f ? dz[i] : 0.f;
+        for (int i = 0; i < V; ++i)
+            dz[i] = yv[i] > 0.f ? dz[i] : 0.f;
     }
     if constexpr (E == BnEpilogue::AddRelu) store_v<V>(dresidual + size_t(g) * V, dz);
     float out[V];
@@ -289,7 +294,8 @@ __global__ void __launch_bounds__(kHeadThreads)
                                    const float* save_mean, const float* save_invstd, float* dx,
                                    float* dresidual) {
     extern __shared__ float coef_shared[];  // (2, C)
-    for (uint32_t i = threadIdx.x; i < 2 * C; i += blockDim.x) coef_shared[i] = dx[i];
+    for (uint32_t i = threadIdx.x; i < 2 * C; i += blockDim.x)
+        coef_shared[i] = dx[i];
     __syncthreads();
     for (uint32_t g = threadIdx.x; g < g_end; g += blockDim.x)
         backward_group<V, E>(g, hwv, C, x, y, dy, gamma, save_mean, save_invstd, coef_shared, dx,
@@ -300,7 +306,9 @@ __global__ void __launch_bounds__(kHeadThreads)
 // Host side
 // ---------------------------------------------------------------------------------------------
 
-bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+    return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
 
 bool overlaps(const float* a, const float* b, int64_t n) {
     if (!a || !b) return false;
@@ -355,15 +363,14 @@ void run_apply(const BatchNormParams& p, const float* x, const float* gamma, con
                Stream stream) {
     const uint32_t groups = uint32_t(int64_t(p.N) * p.C * p.HW / V);
     batchnorm_apply_kernel<V, E, kEval><<<apply_blocks(groups), kApplyThreads, 0, stream>>>(
-        groups, uint32_t(p.HW / V), uint32_t(p.C), x, gamma, beta, residual, mean, stat2, p.eps,
-        y);
+        groups, uint32_t(p.HW / V), uint32_t(p.C), x, gamma, beta, residual, mean, stat2, p.eps, y);
     GNET_LAUNCH_CHECK(stream);
 }
 
 template <int V, bool kEval>
 void dispatch_apply(BnEpilogue epi, const BatchNormParams& p, const float* x, const float* gamma,
-                    const float* beta, const float* residual, const float* mean,
-                    const float* stat2, float* y, Stream stream) {
+                    const float* beta, const float* residual, const float* mean, const float* stat2,
+                    float* y, Stream stream) {
     switch (epi) {
         case BnEpilogue::None:
             return run_apply<V, BnEpilogue::None, kEval>(p, x, gamma, beta, residual, mean, stat2,
@@ -382,8 +389,8 @@ void run_backward(const BatchNormParams& p, const float* x, const float* y, cons
                   const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
                   float* dresidual, float* dgamma, float* dbeta, Stream stream) {
     const int64_t M = int64_t(p.N) * p.HW;
-    BackwardStats<E> pass{x,  y,     dy,    save_mean, save_invstd, p.C,
-                          double(M), dgamma, dbeta, dx /*coef*/};
+    BackwardStats<E> pass{x,   y,         dy,     save_mean, save_invstd,
+                          p.C, double(M), dgamma, dbeta,     dx /*coef*/};
     // Partials (when split) sit right after the coefficients: dx[2C, 2C + 4*C*S).
     run_reduce<V>(p, pass, reinterpret_cast<double*>(dx + 2 * int64_t(p.C)), stream);
 
@@ -410,23 +417,22 @@ void dispatch_backward(BnEpilogue epi, const BatchNormParams& p, const float* x,
                        float* dbeta, Stream stream) {
     switch (epi) {
         case BnEpilogue::None:
-            return run_backward<V, BnEpilogue::None>(p, x, y, dy, gamma, save_mean, save_invstd,
-                                                     dx, dresidual, dgamma, dbeta, stream);
+            return run_backward<V, BnEpilogue::None>(p, x, y, dy, gamma, save_mean, save_invstd, dx,
+                                                     dresidual, dgamma, dbeta, stream);
         case BnEpilogue::Relu:
-            return run_backward<V, BnEpilogue::Relu>(p, x, y, dy, gamma, save_mean, save_invstd,
-                                                     dx, dresidual, dgamma, dbeta, stream);
+            return run_backward<V, BnEpilogue::Relu>(p, x, y, dy, gamma, save_mean, save_invstd, dx,
+                                                     dresidual, dgamma, dbeta, stream);
         case BnEpilogue::AddRelu:
-            return run_backward<V, BnEpilogue::AddRelu>(p, x, y, dy, gamma, save_mean,
-                                                        save_invstd, dx, dresidual, dgamma, dbeta,
-                                                        stream);
+            return run_backward<V, BnEpilogue::AddRelu>(p, x, y, dy, gamma, save_mean, save_invstd,
+                                                        dx, dresidual, dgamma, dbeta, stream);
     }
 }
 
 }  // namespace
 
 void batchnorm_forward_train(const BatchNormParams& p, BnEpilogue epi, const float* x,
-                             const float* gamma, const float* beta, const float* residual,
-                             float* y, float* running_mean, float* running_var, float* save_mean,
+                             const float* gamma, const float* beta, const float* residual, float* y,
+                             float* running_mean, float* running_var, float* save_mean,
                              float* save_invstd, Stream stream) {
     batchnorm_check(p, epi, residual, true);
     check_sizes(p);
@@ -436,8 +442,8 @@ void batchnorm_forward_train(const BatchNormParams& p, BnEpilogue epi, const flo
     GNET_CHECK(reinterpret_cast<uintptr_t>(y) % 8 == 0,
                "gpu::batchnorm_forward_train: y must be 8-byte aligned");
     const int64_t M = int64_t(p.N) * p.HW;
-    ForwardStats pass{x,           p.HW,        double(M), p.eps,      p.momentum,
-                      running_mean, running_var, save_mean, save_invstd};
+    ForwardStats pass{x,           p.HW,      double(M),  p.eps, p.momentum, running_mean,
+                      running_var, save_mean, save_invstd};
     double* scratch = reinterpret_cast<double*>(y);  // (C, S, 2) partials, overwritten below
     const bool vec = p.HW % 4 == 0 && aligned16(x) && aligned16(y) && aligned16(residual);
     if (vec) {
@@ -487,11 +493,11 @@ void batchnorm_backward(const BatchNormParams& p, BnEpilogue epi, const float* x
     const bool vec = p.HW % 4 == 0 && aligned16(x) && aligned16(y) && aligned16(dy) &&
                      aligned16(dx) && aligned16(dresidual);
     if (vec)
-        dispatch_backward<4>(epi, p, x, y, dy, gamma, save_mean, save_invstd, dx, dresidual,
-                             dgamma, dbeta, stream);
+        dispatch_backward<4>(epi, p, x, y, dy, gamma, save_mean, save_invstd, dx, dresidual, dgamma,
+                             dbeta, stream);
     else
-        dispatch_backward<1>(epi, p, x, y, dy, gamma, save_mean, save_invstd, dx, dresidual,
-                             dgamma, dbeta, stream);
+        dispatch_backward<1>(epi, p, x, y, dy, gamma, save_mean, save_invstd, dx, dresidual, dgamma,
+                             dbeta, stream);
 }
 
 }  // namespace gnet::gpu

@@ -34,15 +34,15 @@ using Stream = CUstream_st*;
 enum class BnEpilogue { None, Relu, AddRelu };
 
 struct BatchNormParams {
-    int N, C, HW;           // x, y, residual: (N, C, HW); gamma, beta, running/saved stats: (C)
+    int N, C, HW;  // x, y, residual: (N, C, HW); gamma, beta, running/saved stats: (C)
     float eps = 1e-5f;
     float momentum = 0.1f;  // weight of the new batch statistic in the running update
 };
 
 namespace cpu {
 void batchnorm_forward_train(const BatchNormParams& p, BnEpilogue epi, const float* x,
-                             const float* gamma, const float* beta, const float* residual,
-                             float* y, float* running_mean, float* running_var, float* save_mean,
+                             const float* gamma, const float* beta, const float* residual, float* y,
+                             float* running_mean, float* running_var, float* save_mean,
                              float* save_invstd);
 void batchnorm_forward_eval(const BatchNormParams& p, BnEpilogue epi, const float* x,
                             const float* gamma, const float* beta, const float* residual,
@@ -55,8 +55,8 @@ void batchnorm_backward(const BatchNormParams& p, BnEpilogue epi, const float* x
 
 namespace gpu {
 void batchnorm_forward_train(const BatchNormParams& p, BnEpilogue epi, const float* x,
-                             const float* gamma, const float* beta, const float* residual,
-                             float* y, float* running_mean, float* running_var, float* save_mean,
+                             const float* gamma, const float* beta, const float* residual, float* y,
+                             float* running_mean, float* running_var, float* save_mean,
                              float* save_invstd, Stream stream);
 void batchnorm_forward_eval(const BatchNormParams& p, BnEpilogue epi, const float* x,
                             const float* gamma, const float* beta, const float* residual,

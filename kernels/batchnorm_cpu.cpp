@@ -34,8 +34,8 @@ inline double apply_epilogue(BnEpilogue epi, double v, const float* residual, in
 namespace cpu {
 
 void batchnorm_forward_train(const BatchNormParams& p, BnEpilogue epi, const float* x,
-                             const float* gamma, const float* beta, const float* residual,
-                             float* y, float* running_mean, float* running_var, float* save_mean,
+                             const float* gamma, const float* beta, const float* residual, float* y,
+                             float* running_mean, float* running_var, float* save_mean,
                              float* save_invstd) {
     batchnorm_check(p, epi, residual, true);
     const int64_t M = int64_t(p.N) * p.HW;
@@ -43,13 +43,15 @@ void batchnorm_forward_train(const BatchNormParams& p, BnEpilogue epi, const flo
         double sum = 0.0;
         for (int n = 0; n < p.N; ++n) {
             const float* xp = x + (int64_t(n) * p.C + c) * p.HW;
-            for (int i = 0; i < p.HW; ++i) sum += xp[i];
+            for (int i = 0; i < p.HW; ++i)
+                sum += xp[i];
         }
         const double mean = sum / double(M);
         double sq = 0.0;
         for (int n = 0; n < p.N; ++n) {
             const float* xp = x + (int64_t(n) * p.C + c) * p.HW;
-            for (int i = 0; i < p.HW; ++i) sq += (xp[i] - mean) * (xp[i] - mean);
+            for (int i = 0; i < p.HW; ++i)
+                sq += (xp[i] - mean) * (xp[i] - mean);
         }
         const double var = sq / double(M);  // biased: what normalises
         const double invstd = 1.0 / std::sqrt(var + double(p.eps));

@@ -45,8 +45,7 @@ void bce_logits_forward_backward(int N, int G, const float* logits, const float*
                                  const float* pos_weight, float* loss, float* dlogits,
                                  Stream stream) {
     GNET_CHECK(N > 0 && G > 0, "gpu::bce_logits: shape must be positive");
-    bce_logits_kernel<<<1, kThreads, 0, stream>>>(N, G, logits, targets, pos_weight, loss,
-                                                  dlogits);
+    bce_logits_kernel<<<1, kThreads, 0, stream>>>(N, G, logits, targets, pos_weight, loss, dlogits);
     GNET_LAUNCH_CHECK(stream);
 }
 

@@ -16,7 +16,9 @@ namespace gnet {
 // Parameter gradients accumulate, activation gradients overwrite.
 enum class Accum { Overwrite, Add };
 
-GNET_HD int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+GNET_HD int64_t ceil_div(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
 
 // Output size of a convolution / pooling window along one axis.
 GNET_HD int conv_out_size(int in, int kernel, int stride, int pad) {

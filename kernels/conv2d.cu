@@ -59,15 +59,15 @@ template <int BM_, int BN_, int TM_, int TN_>
 struct Tile {
     static constexpr int BM = BM_, BN = BN_, TM = TM_, TN = TN_;
     static constexpr int LA = BM * kBK / kThreads, LB = BN * kBK / kThreads;
-    static constexpr int TCOLS = BN / TN;                       // threads along N
+    static constexpr int TCOLS = BN / TN;  // threads along N
     static constexpr int ROW_STEP = BM / (TM / kSub), COL_STEP = BN / (TN / kSub);
     static_assert((BM / TM) * (BN / TN) == kThreads, "one register tile per thread");
     static_assert(TM % kSub == 0 && TN % kSub == 0, "register tiles are 4x4 sub-tiles");
     static_assert(LA * kThreads == BM * kBK && LB * kThreads == BN * kBK, "whole tiles loaded");
     static_assert(kThreads % BM == 0 && kThreads % BN == 0, "row-fastest loads need it");
 };
-using TileSquare = Tile<64, 64, 4, 4>;   // 64x64, 4x4 per thread
-using TileWide = Tile<64, 128, 4, 8>;    // 64x128, 4x8 per thread: for long N (many pixels)
+using TileSquare = Tile<64, 64, 4, 4>;  // 64x64, 4x4 per thread
+using TileWide = Tile<64, 128, 4, 8>;   // 64x128, 4x8 per thread: for long N (many pixels)
 
 template <int R>
 using Smem = float[kBK][R + kPad];
@@ -92,8 +92,12 @@ KernelSize<KS> kernel_size(const Conv2dParams& p) {
     return KernelSize<KS>{p.KH * p.KW, p.KW};
 }
 
-GNET_HD int imax(int a, int b) { return a > b ? a : b; }
-GNET_HD bool inside(int i, int n) { return unsigned(i) < unsigned(n); }
+GNET_HD int imax(int a, int b) {
+    return a > b ? a : b;
+}
+GNET_HD bool inside(int i, int n) {
+    return unsigned(i) < unsigned(n);
+}
 
 // Read-only load through the non-coherent cache on the device. The tile helpers and the pass
 // structs are host-callable too, which lets their index maps be stepped through on a CPU.
@@ -111,7 +115,8 @@ struct FastDiv {
     uint32_t d, mult, shift;
     static GNET_HD FastDiv make(uint32_t d) {
         uint32_t shift = 0;
-        while ((uint64_t(1) << shift) < d) ++shift;
+        while ((uint64_t(1) << shift) < d)
+            ++shift;
         const uint64_t mult = ((uint64_t(1) << 32) * ((uint64_t(1) << shift) - d)) / d + 1;
         return FastDiv{d, uint32_t(mult), shift};
     }
@@ -130,7 +135,8 @@ template <int R, int L>
 GNET_HD void store_k_fastest(Smem<R>& s, const float (&r)[L], int tid) {
     static_assert(L * kThreads == R * kBK, "one operand tile");
     GNET_UNROLL
-    for (int i = 0; i < L; ++i) s[tid % kBK][tid / kBK + i * (kThreads / kBK)] = r[i];
+    for (int i = 0; i < L; ++i)
+        s[tid % kBK][tid / kBK + i * (kThreads / kBK)] = r[i];
 }
 
 // "row-fastest": value i of a thread goes to row tid % R, k = tid/R + (256/R)*i.
@@ -138,13 +144,14 @@ template <int R, int L>
 GNET_HD void store_row_fastest(Smem<R>& s, const float (&r)[L], int tid) {
     static_assert(L * kThreads == R * kBK, "one operand tile");
     GNET_UNROLL
-    for (int i = 0; i < L; ++i) s[tid / R + i * (kThreads / R)][tid % R] = r[i];
+    for (int i = 0; i < L; ++i)
+        s[tid / R + i * (kThreads / R)][tid % R] = r[i];
 }
 
 // acc += As^T * Bs for this thread's TM x TN register tile.
 template <class T>
-GNET_HD void tile_multiply(const Smem<T::BM>& as, const Smem<T::BN>& bs,
-                           float (&acc)[T::TM][T::TN], int tm, int tn) {
+GNET_HD void tile_multiply(const Smem<T::BM>& as, const Smem<T::BN>& bs, float (&acc)[T::TM][T::TN],
+                           int tm, int tn) {
     GNET_UNROLL
     for (int kk = 0; kk < kBK; ++kk) {
         float av[T::TM], bv[T::TN];
@@ -167,7 +174,8 @@ GNET_HD void tile_multiply(const Smem<T::BM>& as, const Smem<T::BN>& bs,
         GNET_UNROLL
         for (int i = 0; i < T::TM; ++i)
             GNET_UNROLL
-            for (int j = 0; j < T::TN; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+        for (int j = 0; j < T::TN; ++j)
+            acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
 }
 
@@ -271,7 +279,9 @@ struct DataPhase {
     int bh, bw;    // oh = bh + hh - jh
 };
 
-GNET_HD int phase_count(int in, int ph, int s) { return ph < in ? (in - ph + s - 1) / s : 0; }
+GNET_HD int phase_count(int in, int ph, int s) {
+    return ph < in ? (in - ph + s - 1) / s : 0;
+}
 
 GNET_HD DataPhase data_phase(const Conv2dParams& p, int z) {
     DataPhase f;
@@ -304,7 +314,7 @@ struct BackwardDataOp {
         int r_h, r_w;
         bool n_ok;
         const float* dy_img;
-        int ohb, owb;      // oh = ohb - jh, ow = owb - jw
+        int ohb, owb;  // oh = ohb - jh, ow = owb - jw
     };
 
     GNET_HD int n_extent(int z) const {
@@ -493,14 +503,15 @@ GNET_HD void write_tile(const Op& op, const float (&acc)[T::TM][T::TN], int m, i
     GNET_UNROLL
     for (int g = 0; g < T::TM / kSub; ++g)
         GNET_UNROLL
-        for (int h = 0; h < T::TN / kSub; ++h) {
-            float sub[kSub][kSub];
+    for (int h = 0; h < T::TN / kSub; ++h) {
+        float sub[kSub][kSub];
+        GNET_UNROLL
+        for (int i = 0; i < kSub; ++i)
             GNET_UNROLL
-            for (int i = 0; i < kSub; ++i)
-                GNET_UNROLL
-                for (int j = 0; j < kSub; ++j) sub[i][j] = acc[g * kSub + i][h * kSub + j];
-            op.write(m + g * T::ROW_STEP, n + h * T::COL_STEP, sub, z);
-        }
+        for (int j = 0; j < kSub; ++j)
+            sub[i][j] = acc[g * kSub + i][h * kSub + j];
+        op.write(m + g * T::ROW_STEP, n + h * T::COL_STEP, sub, z);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,7 +558,8 @@ static __global__ void conv2d_backward_weight_reduce_kernel(const float* __restr
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
          i += int64_t(gridDim.x) * blockDim.x) {
         float s = 0.f;
-        for (int z = 0; z < splits; ++z) s += ws[z * count + i];
+        for (int z = 0; z < splits; ++z)
+            s += ws[z * count + i];
         dw[i] = accum == Accum::Add ? dw[i] + s : s;
     }
 }
@@ -560,11 +572,11 @@ struct GemmShape {
 };
 
 GemmShape checked_shape(const Conv2dParams& p, int64_t M, int64_t N, int64_t K, const char* pass) {
-    GNET_CHECK(p.N > 0 && p.C > 0 && p.H > 0 && p.W > 0 && p.OC > 0 && p.KH > 0 && p.KW > 0 &&
-                   p.stride > 0 && p.pad >= 0 &&
-                   p.OH == conv_out_size(p.H, p.KH, p.stride, p.pad) &&
-                   p.OW == conv_out_size(p.W, p.KW, p.stride, p.pad) && p.OH > 0 && p.OW > 0,
-               std::string("conv2d ") + pass + ": inconsistent Conv2dParams (use Conv2dParams::make)");
+    GNET_CHECK(
+        p.N > 0 && p.C > 0 && p.H > 0 && p.W > 0 && p.OC > 0 && p.KH > 0 && p.KW > 0 &&
+            p.stride > 0 && p.pad >= 0 && p.OH == conv_out_size(p.H, p.KH, p.stride, p.pad) &&
+            p.OW == conv_out_size(p.W, p.KW, p.stride, p.pad) && p.OH > 0 && p.OW > 0,
+        std::string("conv2d ") + pass + ": inconsistent Conv2dParams (use Conv2dParams::make)");
     const int64_t limit = (int64_t(1) << 31) - 1 - 2 * TileWide::BN;
     GNET_CHECK(M < limit && N < limit && K < limit && p.x_size() < limit && p.y_size() < limit,
                std::string("conv2d ") + pass + ": tensor too large for 32-bit indexing");
@@ -591,7 +603,9 @@ void launch_gemm(const Op& op, int64_t n_columns, int z, int tiles_per_split, cu
     GNET_LAUNCH_CHECK(stream);
 }
 
-int k_tiles(int K) { return int(ceil_div(K, kBK)); }
+int k_tiles(int K) {
+    return int(ceil_div(K, kBK));
+}
 
 // backward_weight: the tile (wide when dw rows are long enough to fill it) and the K split.
 struct WeightPlan {
@@ -619,10 +633,22 @@ template <class T>
 void forward_launch(const Conv2dParams& p, const GemmShape& g, const float* x, const float* w,
                     float* y, cudaStream_t stream) {
     switch (kernel_class(p)) {
-        case 1: launch_gemm<T>(ForwardOp<T, 1>{p, kernel_size<1>(p), x, w, y, g.M, g.N, g.K}, g.N, 1, 0, stream); break;
-        case 3: launch_gemm<T>(ForwardOp<T, 3>{p, kernel_size<3>(p), x, w, y, g.M, g.N, g.K}, g.N, 1, 0, stream); break;
-        case 7: launch_gemm<T>(ForwardOp<T, 7>{p, kernel_size<7>(p), x, w, y, g.M, g.N, g.K}, g.N, 1, 0, stream); break;
-        default: launch_gemm<T>(ForwardOp<T, 0>{p, kernel_size<0>(p), x, w, y, g.M, g.N, g.K}, g.N, 1, 0, stream); break;
+        case 1:
+            launch_gemm<T>(ForwardOp<T, 1>{p, kernel_size<1>(p), x, w, y, g.M, g.N, g.K}, g.N, 1, 0,
+                           stream);
+            break;
+        case 3:
+            launch_gemm<T>(ForwardOp<T, 3>{p, kernel_size<3>(p), x, w, y, g.M, g.N, g.K}, g.N, 1, 0,
+                           stream);
+            break;
+        case 7:
+            launch_gemm<T>(ForwardOp<T, 7>{p, kernel_size<7>(p), x, w, y, g.M, g.N, g.K}, g.N, 1, 0,
+                           stream);
+            break;
+        default:
+            launch_gemm<T>(ForwardOp<T, 0>{p, kernel_size<0>(p), x, w, y, g.M, g.N, g.K}, g.N, 1, 0,
+                           stream);
+            break;
     }
 }
 
@@ -632,10 +658,26 @@ void backward_weight_launch(const Conv2dParams& p, const GemmShape& g, const Wei
                             cudaStream_t stream) {
     const FastDiv ohw = FastDiv::make(uint32_t(p.OH * p.OW)), ow = FastDiv::make(uint32_t(p.OW));
     switch (kernel_class(p)) {
-        case 1: launch_gemm<T>(BackwardWeightOp<T, 1>{p, kernel_size<1>(p), x, dy, out, out_accum, g.M, g.N, g.K, ohw, ow}, g.N, s.splits, s.tiles_per_split, stream); break;
-        case 3: launch_gemm<T>(BackwardWeightOp<T, 3>{p, kernel_size<3>(p), x, dy, out, out_accum, g.M, g.N, g.K, ohw, ow}, g.N, s.splits, s.tiles_per_split, stream); break;
-        case 7: launch_gemm<T>(BackwardWeightOp<T, 7>{p, kernel_size<7>(p), x, dy, out, out_accum, g.M, g.N, g.K, ohw, ow}, g.N, s.splits, s.tiles_per_split, stream); break;
-        default: launch_gemm<T>(BackwardWeightOp<T, 0>{p, kernel_size<0>(p), x, dy, out, out_accum, g.M, g.N, g.K, ohw, ow}, g.N, s.splits, s.tiles_per_split, stream); break;
+        case 1:
+            launch_gemm<T>(BackwardWeightOp<T, 1>{p, kernel_size<1>(p), x, dy, out, out_accum, g.M,
+                                                  g.N, g.K, ohw, ow},
+                           g.N, s.splits, s.tiles_per_split, stream);
+            break;
+        case 3:
+            launch_gemm<T>(BackwardWeightOp<T, 3>{p, kernel_size<3>(p), x, dy, out, out_accum, g.M,
+                                                  g.N, g.K, ohw, ow},
+                           g.N, s.splits, s.tiles_per_split, stream);
+            break;
+        case 7:
+            launch_gemm<T>(BackwardWeightOp<T, 7>{p, kernel_size<7>(p), x, dy, out, out_accum, g.M,
+                                                  g.N, g.K, ohw, ow},
+                           g.N, s.splits, s.tiles_per_split, stream);
+            break;
+        default:
+            launch_gemm<T>(BackwardWeightOp<T, 0>{p, kernel_size<0>(p), x, dy, out, out_accum, g.M,
+                                                  g.N, g.K, ohw, ow},
+                           g.N, s.splits, s.tiles_per_split, stream);
+            break;
     }
 }
 
@@ -643,8 +685,8 @@ void backward_weight_launch(const Conv2dParams& p, const GemmShape& g, const Wei
 
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, float* y,
                     Stream stream) {
-    const GemmShape g = checked_shape(p, p.OC, int64_t(p.N) * p.OH * p.OW,
-                                      int64_t(p.C) * p.KH * p.KW, "forward");
+    const GemmShape g =
+        checked_shape(p, p.OC, int64_t(p.N) * p.OH * p.OW, int64_t(p.C) * p.KH * p.KW, "forward");
     if (use_wide(g.M, g.N, 1))
         forward_launch<TileWide>(p, g, x, w, y, stream);
     else
@@ -659,7 +701,8 @@ void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w
     const int64_t n_max = int64_t(p.N) * ceil_div(p.H, p.stride) * ceil_div(p.W, p.stride);
     const int phases = p.stride * p.stride;
     if (use_wide(p.C, n_max, phases))
-        launch_gemm<TileWide>(BackwardDataOp<TileWide>{p, dy, w, dx, p.C}, n_max, phases, 0, stream);
+        launch_gemm<TileWide>(BackwardDataOp<TileWide>{p, dy, w, dx, p.C}, n_max, phases, 0,
+                              stream);
     else
         launch_gemm<TileSquare>(BackwardDataOp<TileSquare>{p, dy, w, dx, p.C}, n_max, phases, 0,
                                 stream);

@@ -1,24 +1,25 @@
 // conv2d: 2-D convolution (cross-correlation, as PyTorch), no bias, float32, NCHW.
 //
-//   y  (N, OC, OH, OW) =  sum_{c,kh,kw} w(oc, c, kh, kw) * x(n, c, oh*s - pad + kh, ow*s - pad + kw)
-//   dx (N, C, H, W)    =  transposed convolution of dy with w                       (overwritten)
-//   dw (OC, C, KH, KW) =  sum_{n,oh,ow} dy(n, oc, oh, ow) * x(n, c, ...)   (Accum::Overwrite or Add)
+//   y  (N, OC, OH, OW) =  sum_{c,kh,kw} w(oc, c, kh, kw) * x(n, c, oh*s - pad + kh, ow*s - pad +
+//   kw) dx (N, C, H, W)    =  transposed convolution of dy with w (overwritten) dw (OC, C, KH, KW)
+//   =  sum_{n,oh,ow} dy(n, oc, oh, ow) * x(n, c, ...)   (Accum::Overwrite or Add)
 // Zero padding `pad` on all four sides, the same `stride` on both axes.
 // Saved for backward: nothing of its own; the caller keeps x (for dw) and w (for dx).
 //
 // Every pass is a GEMM:            M        N              K
 //   forward          y  = w  * col(x)    OC       N*OH*OW        C*KH*KW
-//   backward_data    dx = w^T * dy       C        N*H*W          OC*KH*KW   (gathered, per dx element)
-//   backward_weight  dw = dy * col(x)^T  OC       C*KH*KW        N*OH*OW
+//   backward_data    dx = w^T * dy       C        N*H*W          OC*KH*KW   (gathered, per dx
+//   element) backward_weight  dw = dy * col(x)^T  OC       C*KH*KW        N*OH*OW
 //
 // CPU twin (conv2d_cpu.cpp): im2col / col2im into a scratch matrix owned by the calling thread, one
 // OpenBLAS sgemm per chunk of images, im2col/col2im split over images on std::threads. Safe to
 // call from several threads at once (each caller has its own scratch).
 // GPU twin (conv2d.cu): implicit GEMM (no col matrix in memory), 64x64 or 64x128 block tiles,
-// BK 16, 256 threads with a 4x4 or 4x8 register tile each, double-buffered shared memory. backward_data gathers
-// (no atomics), one GEMM per stride phase of dx so strided convs skip the structural zeros;
-// backward_weight splits K over blocks into `workspace` and sums the slices in a fixed order
-// (deterministic: the same inputs give bit-identical dw). Thread-safe: no state between calls.
+// BK 16, 256 threads with a 4x4 or 4x8 register tile each, double-buffered shared memory.
+// backward_data gathers (no atomics), one GEMM per stride phase of dx so strided convs skip the
+// structural zeros; backward_weight splits K over blocks into `workspace` and sums the slices in a
+// fixed order (deterministic: the same inputs give bit-identical dw). Thread-safe: no state between
+// calls.
 #pragma once
 
 #include <cstddef>
@@ -32,13 +33,15 @@ namespace gnet {
 using Stream = CUstream_st*;  // = cudaStream_t, as in nn/device.h
 
 struct Conv2dParams {
-    int N, C, H, W;    // input x (N, C, H, W)
-    int OC, KH, KW;    // weight w (OC, C, KH, KW), no bias
-    int stride, pad;   // same for both axes
-    int OH, OW;        // output y (N, OC, OH, OW)
+    int N, C, H, W;   // input x (N, C, H, W)
+    int OC, KH, KW;   // weight w (OC, C, KH, KW), no bias
+    int stride, pad;  // same for both axes
+    int OH, OW;       // output y (N, OC, OH, OW)
 
-    // Fills OH/OW; throws gnet::Error for non-positive sizes or a kernel larger than the padded input.
-    static Conv2dParams make(int N, int C, int H, int W, int OC, int KH, int KW, int stride, int pad);
+    // Fills OH/OW; throws gnet::Error for non-positive sizes or a kernel larger than the padded
+    // input.
+    static Conv2dParams make(int N, int C, int H, int W, int OC, int KH, int KW, int stride,
+                             int pad);
 
     int64_t x_size() const { return int64_t(N) * C * H * W; }
     int64_t w_size() const { return int64_t(OC) * C * KH * KW; }

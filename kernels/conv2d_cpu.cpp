@@ -29,9 +29,8 @@ Conv2dParams Conv2dParams::make(int N, int C, int H, int W, int OC, int KH, int 
                                 int pad) {
     GNET_CHECK(N > 0 && C > 0 && H > 0 && W > 0 && OC > 0 && KH > 0 && KW > 0,
                "conv2d: every size must be positive, got N" + std::to_string(N) + " C" +
-                   std::to_string(C) + " H" + std::to_string(H) + " W" + std::to_string(W) +
-                   " OC" + std::to_string(OC) + " K" + std::to_string(KH) + "x" +
-                   std::to_string(KW));
+                   std::to_string(C) + " H" + std::to_string(H) + " W" + std::to_string(W) + " OC" +
+                   std::to_string(OC) + " K" + std::to_string(KH) + "x" + std::to_string(KW));
     GNET_CHECK(stride > 0 && pad >= 0, "conv2d: stride must be > 0 and pad >= 0, got stride " +
                                            std::to_string(stride) + " pad " + std::to_string(pad));
     GNET_CHECK(H + 2 * pad >= KH && W + 2 * pad >= KW,
@@ -62,18 +61,22 @@ template <class Fn>
 void parallel_for(int n, const Fn& fn) {
     const int threads = std::min<int>(n, std::max(1u, std::thread::hardware_concurrency()));
     if (threads <= 1) {
-        for (int i = 0; i < n; ++i) fn(i);
+        for (int i = 0; i < n; ++i)
+            fn(i);
         return;
     }
     std::vector<std::thread> pool;
     pool.reserve(threads - 1);
     auto range = [&](int t) {
         const int begin = int(int64_t(n) * t / threads), end = int(int64_t(n) * (t + 1) / threads);
-        for (int i = begin; i < end; ++i) fn(i);
+        for (int i = begin; i < end; ++i)
+            fn(i);
     };
-    for (int t = 1; t < threads; ++t) pool.emplace_back(range, t);
+    for (int t = 1; t < threads; ++t)
+        pool.emplace_back(range, t);
     range(0);
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
 }
 
 // Images with at least this many output pixels get one GEMM each, reading and writing the

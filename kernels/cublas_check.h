@@ -6,10 +6,10 @@
 
 #include "kernels/error.h"
 
-#define GNET_CUBLAS_CHECK(expr)                                                          \
-    do {                                                                                 \
-        cublasStatus_t gnet_cublas_rc_ = (expr);                                         \
-        if (gnet_cublas_rc_ != CUBLAS_STATUS_SUCCESS)                                    \
-            ::gnet::throw_check_failure("cuBLAS", #expr, __FILE__, __LINE__,             \
-                                        cublasGetStatusString(gnet_cublas_rc_));         \
+#define GNET_CUBLAS_CHECK(expr)                                                  \
+    do {                                                                         \
+        cublasStatus_t gnet_cublas_rc_ = (expr);                                 \
+        if (gnet_cublas_rc_ != CUBLAS_STATUS_SUCCESS)                            \
+            ::gnet::throw_check_failure("cuBLAS", #expr, __FILE__, __LINE__,     \
+                                        cublasGetStatusString(gnet_cublas_rc_)); \
     } while (0)

@@ -13,19 +13,19 @@ namespace gnet {
 bool sync_debug_enabled();  // reads GNET_SYNC_DEBUG once
 }
 
-#define GNET_CUDA_CHECK(expr)                                                                \
-    do {                                                                                     \
-        cudaError_t gnet_cuda_rc_ = (expr);                                                  \
-        if (gnet_cuda_rc_ != cudaSuccess)                                                    \
-            ::gnet::throw_check_failure("CUDA", #expr, __FILE__, __LINE__,                   \
+#define GNET_CUDA_CHECK(expr)                                                                 \
+    do {                                                                                      \
+        cudaError_t gnet_cuda_rc_ = (expr);                                                   \
+        if (gnet_cuda_rc_ != cudaSuccess)                                                     \
+            ::gnet::throw_check_failure("CUDA", #expr, __FILE__, __LINE__,                    \
                                         std::string(cudaGetErrorName(gnet_cuda_rc_)) + ": " + \
-                                            cudaGetErrorString(gnet_cuda_rc_));              \
+                                            cudaGetErrorString(gnet_cuda_rc_));               \
     } while (0)
 
 // After every kernel launch: catches bad launch configurations at once and, with
 // GNET_SYNC_DEBUG=1, execution faults too.
-#define GNET_LAUNCH_CHECK(stream)                                                 \
-    do {                                                                          \
-        GNET_CUDA_CHECK(cudaGetLastError());                                      \
+#define GNET_LAUNCH_CHECK(stream)                                                         \
+    do {                                                                                  \
+        GNET_CUDA_CHECK(cudaGetLastError());                                              \
         if (::gnet::sync_debug_enabled()) GNET_CUDA_CHECK(cudaStreamSynchronize(stream)); \
     } while (0)

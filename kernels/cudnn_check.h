@@ -6,10 +6,10 @@
 
 #include "kernels/error.h"
 
-#define GNET_CUDNN_CHECK(expr)                                                          \
-    do {                                                                                \
-        cudnnStatus_t gnet_cudnn_rc_ = (expr);                                          \
-        if (gnet_cudnn_rc_ != CUDNN_STATUS_SUCCESS)                                     \
-            ::gnet::throw_check_failure("cuDNN", #expr, __FILE__, __LINE__,             \
-                                        cudnnGetErrorString(gnet_cudnn_rc_));           \
+#define GNET_CUDNN_CHECK(expr)                                                \
+    do {                                                                      \
+        cudnnStatus_t gnet_cudnn_rc_ = (expr);                                \
+        if (gnet_cudnn_rc_ != CUDNN_STATUS_SUCCESS)                           \
+            ::gnet::throw_check_failure("cuDNN", #expr, __FILE__, __LINE__,   \
+                                        cudnnGetErrorString(gnet_cudnn_rc_)); \
     } while (0)

@@ -34,15 +34,14 @@ static __global__ void linear_matmul_kernel(int M, int N, int K, Strided a, Stri
     const int m = blockIdx.y * kTile + ty, n = blockIdx.x * kTile + tx;
     float acc = 0.f;
     for (int k0 = 0; k0 < K; k0 += kTile) {
-        as[ty][tx] = (m < M && k0 + tx < K)
-                         ? a.data[m * a.row_stride + (k0 + tx) * a.col_stride]
-                         : 0.f;
-        bs[ty][tx] = (k0 + ty < K && n < N)
-                         ? b.data[(k0 + ty) * b.row_stride + n * b.col_stride]
-                         : 0.f;
+        as[ty][tx] =
+            (m < M && k0 + tx < K) ? a.data[m * a.row_stride + (k0 + tx) * a.col_stride] : 0.f;
+        bs[ty][tx] =
+            (k0 + ty < K && n < N) ? b.data[(k0 + ty) * b.row_stride + n * b.col_stride] : 0.f;
         __syncthreads();
 #pragma unroll
-        for (int kk = 0; kk < kTile; ++kk) acc = fmaf(as[ty][kk], bs[kk][tx], acc);
+        for (int kk = 0; kk < kTile; ++kk)
+            acc = fmaf(as[ty][kk], bs[kk][tx], acc);
         __syncthreads();
     }
     if (m < M && n < N) {
@@ -57,7 +56,8 @@ static __global__ void linear_bias_backward_kernel(int N, int OUT, const float* 
     const int o = blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= OUT) return;
     float s = 0.f;
-    for (int n = 0; n < N; ++n) s += dy[int64_t(n) * OUT + o];
+    for (int n = 0; n < N; ++n)
+        s += dy[int64_t(n) * OUT + o];
     db[o] += s;
 }
 
@@ -78,8 +78,8 @@ void check_params(const LinearParams& p) {
 
 }  // namespace
 
-void linear_forward(const LinearParams& p, const float* x, const float* w, const float* b,
-                    float* y, Stream stream) {
+void linear_forward(const LinearParams& p, const float* x, const float* w, const float* b, float* y,
+                    Stream stream) {
     check_params(p);
     // y (N, OUT) = x (N, IN) * w^T: B(i, o) = w[o*IN + i]
     matmul(p.N, p.OUT, p.IN, Strided{x, p.IN, 1}, Strided{w, 1, p.IN}, b, y, Accum::Overwrite,

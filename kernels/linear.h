@@ -33,8 +33,8 @@ void linear_backward(const LinearParams& p, const float* x, const float* w, cons
 
 namespace gpu {
 // Device pointers; asynchronous on `stream`.
-void linear_forward(const LinearParams& p, const float* x, const float* w, const float* b,
-                    float* y, Stream stream);
+void linear_forward(const LinearParams& p, const float* x, const float* w, const float* b, float* y,
+                    Stream stream);
 void linear_backward(const LinearParams& p, const float* x, const float* w, const float* dy,
                      float* dx, float* dw, float* db, Stream stream);
 }  // namespace gpu

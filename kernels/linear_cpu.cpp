@@ -24,7 +24,8 @@ void linear_forward(const LinearParams& p, const float* x, const float* w, const
     float beta = 0.f;
     if (b) {
         for (int n = 0; n < p.N; ++n)
-            for (int o = 0; o < p.OUT; ++o) y[int64_t(n) * p.OUT + o] = b[o];
+            for (int o = 0; o < p.OUT; ++o)
+                y[int64_t(n) * p.OUT + o] = b[o];
         beta = 1.f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.N, p.OUT, p.IN, 1.f, x, p.IN, w, p.IN,
@@ -35,14 +36,15 @@ void linear_backward(const LinearParams& p, const float* x, const float* w, cons
                      float* dx, float* dw, float* db) {
     check_params(p);
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.N, p.IN, p.OUT, 1.f, dy, p.OUT,
-                    w, p.IN, 0.f, dx, p.IN);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.N, p.IN, p.OUT, 1.f, dy, p.OUT, w,
+                    p.IN, 0.f, dx, p.IN);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p.OUT, p.IN, p.N, 1.f, dy, p.OUT, x, p.IN,
                 1.f, dw, p.IN);
     if (db)
         for (int o = 0; o < p.OUT; ++o) {
             float s = 0.f;
-            for (int n = 0; n < p.N; ++n) s += dy[int64_t(n) * p.OUT + o];
+            for (int n = 0; n < p.N; ++n)
+                s += dy[int64_t(n) * p.OUT + o];
             db[o] += s;
         }
 }

@@ -85,7 +85,9 @@ void check(const Pool2dParams& p) {
                "gpu::maxpool2d: input plane too large for int32 argmax");
 }
 
-int blocks_for(int64_t n) { return int(std::max<int64_t>(1, std::min(ceil_div(n, kThreads), kMaxBlocks))); }
+int blocks_for(int64_t n) {
+    return int(std::max<int64_t>(1, std::min(ceil_div(n, kThreads), kMaxBlocks)));
+}
 
 }  // namespace
 

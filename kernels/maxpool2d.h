@@ -20,9 +20,9 @@ namespace gnet {
 using Stream = CUstream_st*;
 
 struct Pool2dParams {
-    int N, C, H, W;       // x (N, C, H, W)
-    int K, stride, pad;   // window K x K
-    int OH, OW;           // y (N, C, OH, OW)
+    int N, C, H, W;      // x (N, C, H, W)
+    int K, stride, pad;  // window K x K
+    int OH, OW;          // y (N, C, OH, OW)
     // Checks the arguments (an Error otherwise: pad <= K/2, as PyTorch asks) and fills OH, OW.
     static Pool2dParams make(int N, int C, int H, int W, int K, int stride, int pad);
 };

@@ -13,7 +13,14 @@ Pool2dParams Pool2dParams::make(int N, int C, int H, int W, int K, int stride, i
     GNET_CHECK(K > 0 && stride > 0 && pad >= 0 && pad <= K / 2,
                "maxpool2d: need K > 0, stride > 0, 0 <= pad <= K/2; got K=" + std::to_string(K) +
                    " stride=" + std::to_string(stride) + " pad=" + std::to_string(pad));
-    Pool2dParams p{N, C, H, W, K, stride, pad, conv_out_size(H, K, stride, pad),
+    Pool2dParams p{N,
+                   C,
+                   H,
+                   W,
+                   K,
+                   stride,
+                   pad,
+                   conv_out_size(H, K, stride, pad),
                    conv_out_size(W, K, stride, pad)};
     GNET_CHECK(p.OH > 0 && p.OW > 0, "maxpool2d: the window does not fit the input (" +
                                          std::to_string(H) + "x" + std::to_string(W) + ")");
@@ -52,7 +59,8 @@ void maxpool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t*
 
 void maxpool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx) {
     const int64_t in_plane = int64_t(p.H) * p.W, out_plane = int64_t(p.OH) * p.OW;
-    for (int64_t i = 0; i < int64_t(p.N) * p.C * in_plane; ++i) dx[i] = 0.f;
+    for (int64_t i = 0; i < int64_t(p.N) * p.C * in_plane; ++i)
+        dx[i] = 0.f;
     for (int64_t plane = 0; plane < int64_t(p.N) * p.C; ++plane) {
         for (int64_t o = 0; o < out_plane; ++o) {
             const int32_t a = argmax[plane * out_plane + o];

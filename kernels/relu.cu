@@ -14,8 +14,12 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65535 * 4;
 
 // NaN passes through (x < 0 is false for NaN), as in PyTorch.
-__device__ __forceinline__ float relu1(float x) { return x < 0.f ? 0.f : x; }
-__device__ __forceinline__ float relu_grad1(float y, float dy) { return y > 0.f ? dy : 0.f; }
+__device__ __forceinline__ float relu1(float x) {
+    return x < 0.f ? 0.f : x;
+}
+__device__ __forceinline__ float relu_grad1(float y, float dy) {
+    return y > 0.f ? dy : 0.f;
+}
 
 __global__ void relu_forward_kernel(int64_t n, const float* x, float* y, bool vec) {
     const int64_t stride = int64_t(gridDim.x) * blockDim.x;
@@ -30,7 +34,8 @@ __global__ void relu_forward_kernel(int64_t n, const float* x, float* y, bool ve
         }
         done = n4 * 4;
     }
-    for (int64_t i = done + first; i < n; i += stride) y[i] = relu1(x[i]);
+    for (int64_t i = done + first; i < n; i += stride)
+        y[i] = relu1(x[i]);
 }
 
 __global__ void relu_backward_kernel(int64_t n, const float* y, const float* dy, float* dx,
@@ -43,18 +48,23 @@ __global__ void relu_backward_kernel(int64_t n, const float* y, const float* dy,
         for (int64_t i = first; i < n4; i += stride) {
             const float4 a = reinterpret_cast<const float4*>(y)[i];
             const float4 g = reinterpret_cast<const float4*>(dy)[i];
-            reinterpret_cast<float4*>(dx)[i] = make_float4(
-                relu_grad1(a.x, g.x), relu_grad1(a.y, g.y), relu_grad1(a.z, g.z),
-                relu_grad1(a.w, g.w));
+            reinterpret_cast<float4*>(dx)[i] =
+                make_float4(relu_grad1(a.x, g.x), relu_grad1(a.y, g.y), relu_grad1(a.z, g.z),
+                            relu_grad1(a.w, g.w));
         }
         done = n4 * 4;
     }
-    for (int64_t i = done + first; i < n; i += stride) dx[i] = relu_grad1(y[i], dy[i]);
+    for (int64_t i = done + first; i < n; i += stride)
+        dx[i] = relu_grad1(y[i], dy[i]);
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
 
-int blocks_for(int64_t n) { return int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks))); }
+int blocks_for(int64_t n) {
+    return int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
+}
 
 }  // namespace
 

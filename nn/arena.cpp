@@ -26,6 +26,8 @@ Tensor Arena::tensor(Slot slot) const {
     return Tensor::view(storage_.data() + offsets_[slot], shapes_[slot], storage_.device());
 }
 
-void Arena::zero(Stream stream) { storage_.fill_zero(stream); }
+void Arena::zero(Stream stream) {
+    storage_.fill_zero(stream);
+}
 
 }  // namespace gnet

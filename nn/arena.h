@@ -14,7 +14,7 @@
 namespace gnet {
 
 class Arena {
-public:
+  public:
     using Slot = size_t;
     static constexpr int64_t kAlignFloats = 64;  // 256 bytes
 
@@ -30,7 +30,7 @@ public:
     float* data() const { return storage_.data(); }
     Device device() const { return storage_.device(); }
 
-private:
+  private:
     std::vector<Shape> shapes_;
     std::vector<int64_t> offsets_;
     int64_t total_ = 0;

@@ -12,7 +12,9 @@
 namespace gnet {
 
 namespace {
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+    return std::strerror(errno);
+}
 }  // namespace
 
 AtomicFile::AtomicFile(std::string path, Durability durability)

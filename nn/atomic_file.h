@@ -15,7 +15,7 @@ namespace gnet {
 enum class Durability { Durable, Fast };
 
 class AtomicFile {
-public:
+  public:
     explicit AtomicFile(std::string path, Durability durability = Durability::Durable);
     ~AtomicFile();
     AtomicFile(const AtomicFile&) = delete;
@@ -25,7 +25,7 @@ public:
     void write(const std::string& text) { write(text.data(), text.size()); }
     void commit();
 
-private:
+  private:
     std::string path_;
     std::string tmp_path_;
     std::FILE* file_ = nullptr;

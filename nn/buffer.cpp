@@ -13,7 +13,9 @@ namespace gnet {
 
 namespace {
 
-[[maybe_unused]] std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+[[maybe_unused]] std::string mib(size_t bytes) {
+    return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB";
+}
 
 [[maybe_unused]] void throw_no_cuda(const char* what) {
     throw Error(std::string(what) + ": gnet was built without CUDA (rebuild with -DGNET_CUDA=ON)");
@@ -47,7 +49,9 @@ void DeviceBuffer::release() noexcept {
     bytes_ = 0;
 }
 
-DeviceBuffer::~DeviceBuffer() { release(); }
+DeviceBuffer::~DeviceBuffer() {
+    release();
+}
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
     : ptr_(std::exchange(other.ptr_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
@@ -68,8 +72,8 @@ PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
     if (rc != cudaSuccess) {
         cudaGetLastError();
         ptr_ = nullptr;
-        throw Error("could not allocate " + mib(bytes) + " of pinned host memory: " +
-                    cudaGetErrorString(rc));
+        throw Error("could not allocate " + mib(bytes) +
+                    " of pinned host memory: " + cudaGetErrorString(rc));
     }
 #else
     throw_no_cuda("PinnedBuffer");
@@ -84,7 +88,9 @@ void PinnedBuffer::release() noexcept {
     bytes_ = 0;
 }
 
-PinnedBuffer::~PinnedBuffer() { release(); }
+PinnedBuffer::~PinnedBuffer() {
+    release();
+}
 
 PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept
     : ptr_(std::exchange(other.ptr_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}

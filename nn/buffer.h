@@ -10,7 +10,7 @@
 namespace gnet {
 
 class DeviceBuffer {
-public:
+  public:
     DeviceBuffer() = default;
     explicit DeviceBuffer(size_t bytes);
     ~DeviceBuffer();
@@ -21,18 +21,20 @@ public:
 
     void* data() const { return ptr_; }
     template <class T>
-    T* as() const { return static_cast<T*>(ptr_); }
+    T* as() const {
+        return static_cast<T*>(ptr_);
+    }
     size_t bytes() const { return bytes_; }
     bool empty() const { return ptr_ == nullptr; }
 
-private:
+  private:
     void release() noexcept;
     void* ptr_ = nullptr;
     size_t bytes_ = 0;
 };
 
 class PinnedBuffer {
-public:
+  public:
     PinnedBuffer() = default;
     explicit PinnedBuffer(size_t bytes);
     ~PinnedBuffer();
@@ -43,11 +45,13 @@ public:
 
     void* data() const { return ptr_; }
     template <class T>
-    T* as() const { return static_cast<T*>(ptr_); }
+    T* as() const {
+        return static_cast<T*>(ptr_);
+    }
     size_t bytes() const { return bytes_; }
     bool empty() const { return ptr_ == nullptr; }
 
-private:
+  private:
     void release() noexcept;
     void* ptr_ = nullptr;
     size_t bytes_ = 0;

@@ -65,7 +65,9 @@ const GpuProbe& probe_gpus() noexcept {
     return probe;
 }
 
-const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
+const char* device_name(Device d) {
+    return d == Device::CUDA ? "cuda" : "cpu";
+}
 
 DeviceChoice parse_device_choice(const std::string& text) {
     if (text == "auto") return DeviceChoice::Auto;

@@ -33,9 +33,9 @@ struct GpuInfo {
 struct GpuProbe {
     bool built_with_cuda = false;
     bool usable = false;
-    std::string reason;           // why not usable (empty when usable)
-    int runtime_version = 0;      // e.g. 13000; 0 when unknown
-    int driver_version = 0;       // 0 when there is no driver
+    std::string reason;       // why not usable (empty when usable)
+    int runtime_version = 0;  // e.g. 13000; 0 when unknown
+    int driver_version = 0;   // 0 when there is no driver
     std::vector<GpuInfo> gpus;
 };
 

@@ -13,7 +13,8 @@ namespace gnet {
 
 int64_t shape_numel(const Shape& shape) {
     int64_t n = 1;
-    for (int64_t d : shape) n *= d;
+    for (int64_t d : shape)
+        n *= d;
     return n;
 }
 
@@ -99,7 +100,9 @@ Tensor Tensor::view(float* data, Shape shape, Device device) {
     return t;
 }
 
-Tensor Tensor::clone() const { return to(device_); }
+Tensor Tensor::clone() const {
+    return to(device_);
+}
 
 Tensor Tensor::to(Device device) const {
     Tensor t = empty(shape_, device);
@@ -141,8 +144,8 @@ void Tensor::fill_zero(Stream stream) {
 }
 
 Tensor Tensor::reshaped(Shape shape) const {
-    GNET_CHECK(shape_numel(shape) == numel(), "cannot reshape " + shape_string(shape_) + " to " +
-                                                  shape_string(shape));
+    GNET_CHECK(shape_numel(shape) == numel(),
+               "cannot reshape " + shape_string(shape_) + " to " + shape_string(shape));
     return view(data_, std::move(shape), device_);
 }
 

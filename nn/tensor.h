@@ -31,9 +31,13 @@ struct AlignedAllocator {
     }
     void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(kAlign)); }
     template <class U>
-    bool operator==(const AlignedAllocator<U>&) const { return true; }
+    bool operator==(const AlignedAllocator<U>&) const {
+        return true;
+    }
     template <class U>
-    bool operator!=(const AlignedAllocator<U>&) const { return false; }
+    bool operator!=(const AlignedAllocator<U>&) const {
+        return false;
+    }
 };
 using HostVector = std::vector<float, AlignedAllocator<float>>;
 
@@ -41,7 +45,7 @@ int64_t shape_numel(const Shape& shape);
 std::string shape_string(const Shape& shape);  // "[2, 1, 128, 431]"
 
 class Tensor {
-public:
+  public:
     Tensor() = default;
     static Tensor empty(Shape shape, Device device);  // contents undefined
     static Tensor zeros(Shape shape, Device device);
@@ -55,9 +59,9 @@ public:
     Tensor(Tensor&&) noexcept = default;
     Tensor& operator=(Tensor&&) noexcept = default;
 
-    Tensor clone() const;                 // same device, owning
-    Tensor to(Device device) const;       // owning copy on `device`
-    std::vector<float> to_host() const;   // synchronous
+    Tensor clone() const;                // same device, owning
+    Tensor to(Device device) const;      // owning copy on `device`
+    std::vector<float> to_host() const;  // synchronous
     // Copies src's values into this tensor (same element count; any devices). With a null stream
     // the copy is complete on return; with a stream it is ordered on that stream.
     void copy_from(const Tensor& src, Stream stream = nullptr);
@@ -76,7 +80,7 @@ public:
     bool defined() const { return data_ != nullptr || (!shape_.empty() && numel() == 0); }
     bool is_view() const { return data_ != nullptr && host_.empty() && gpu_.empty(); }
 
-private:
+  private:
     Shape shape_;
     Device device_ = Device::CPU;
     float* data_ = nullptr;

@@ -31,8 +31,9 @@ Comparison compare_arrays(const A* got, const B* ref, size_t n, Tolerance tol) {
     for (size_t i = 0; i < n; ++i) {
         double g = double(got[i]), r = double(ref[i]);
         if (!std::isfinite(g) || !std::isfinite(r)) {
-            if (nonfinite++ < 3) first += "  [" + std::to_string(i) + "] non-finite got=" +
-                                          std::to_string(g) + " ref=" + std::to_string(r) + "\n";
+            if (nonfinite++ < 3)
+                first += "  [" + std::to_string(i) + "] non-finite got=" + std::to_string(g) +
+                         " ref=" + std::to_string(r) + "\n";
             continue;
         }
         double abs_err = std::fabs(g - r);

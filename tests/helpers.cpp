@@ -48,12 +48,22 @@ RunResult run_command(const std::string& command_line) {
     return r;
 }
 
-std::string gnet_binary() { return GNET_TEST_BINARY; }
+std::string gnet_binary() {
+    return GNET_TEST_BINARY;
+}
 
-RunResult run_gnet(const std::string& args) { return run_command("'" + gnet_binary() + "' " + args); }
+RunResult run_gnet(const std::string& args) {
+    return run_command("'" + gnet_binary() + "' " + args);
+}
 
-std::string fixtures_dir() { return GNET_TEST_FIXTURES; }
-std::string shared_data_dir() { return GNET_TEST_SHARED_DATA; }
-bool path_exists(const std::string& path) { return fs::exists(path); }
+std::string fixtures_dir() {
+    return GNET_TEST_FIXTURES;
+}
+std::string shared_data_dir() {
+    return GNET_TEST_SHARED_DATA;
+}
+bool path_exists(const std::string& path) {
+    return fs::exists(path);
+}
 
 }  // namespace gnet::test

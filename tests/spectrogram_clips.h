@@ -21,7 +21,8 @@ inline std::vector<float> fixture_clip(const std::string& name, int64_t n_sample
             v = 0.5 * std::sin(2 * pi * (100.0 * t + (8000.0 - 100.0) * t * t / 20.0));
         } else if (name == "sines") {
             v = t >= 5.0 ? 0.0
-                         : 0.4 * std::sin(2 * pi * 440.0 * t) + 0.2 * std::sin(2 * pi * 1000.0 * t + 0.3) +
+                         : 0.4 * std::sin(2 * pi * 440.0 * t) +
+                               0.2 * std::sin(2 * pi * 1000.0 * t + 0.3) +
                                0.05 * std::sin(2 * pi * 3500.0 * t);
         } else if (name == "noise") {
             s = 1664525u * s + 1013904223u;  // mod 2^32 by unsigned wrap-around
@@ -38,7 +39,8 @@ inline std::vector<float> sine(double hz, int64_t n_samples, double sample_rate 
                                double amplitude = 0.5) {
     const double pi = std::acos(-1.0);
     std::vector<float> x(static_cast<size_t>(n_samples));
-    for (int64_t n = 0; n < n_samples; ++n) x[size_t(n)] = float(amplitude * std::sin(2 * pi * hz * n / sample_rate));
+    for (int64_t n = 0; n < n_samples; ++n)
+        x[size_t(n)] = float(amplitude * std::sin(2 * pi * hz * n / sample_rate));
     return x;
 }
 

@@ -25,7 +25,8 @@ std::vector<float> randn(size_t n, unsigned seed) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> d;
     std::vector<float> v(n);
-    for (float& x : v) x = d(rng);
+    for (float& x : v)
+        x = d(rng);
     return v;
 }
 
@@ -87,7 +88,8 @@ TEST_CASE("adamw is plain adam on the decayed parameter; adam's decay is an L2 g
     const std::vector<float> w0 = randn(n, 2), g = randn(n, 3);
     const std::vector<float> m0 = randn(n, 4);
     std::vector<float> v0 = randn(n, 5);
-    for (float& x : v0) x = x * x;
+    for (float& x : v0)
+        x = x * x;
     AdamParams plain;
     plain.lr = 0.01f;
     plain.step = 4;
@@ -100,7 +102,8 @@ TEST_CASE("adamw is plain adam on the decayed parameter; adam's decay is an L2 g
     cpu::adam_step(decoupled, n, wa.data(), g.data(), ma.data(), va.data());
     const float factor = float(1.0 - double(plain.lr) * 0.1);
     std::vector<float> wb(n), mb = m0, vb = v0;
-    for (int i = 0; i < n; ++i) wb[i] = w0[i] * factor;
+    for (int i = 0; i < n; ++i)
+        wb[i] = w0[i] * factor;
     cpu::adam_step(plain, n, wb.data(), g.data(), mb.data(), vb.data());
     CHECK(wa == wb);
     CHECK(ma == mb);
@@ -110,7 +113,8 @@ TEST_CASE("adamw is plain adam on the decayed parameter; adam's decay is an L2 g
     std::vector<float> wc = w0, mc = m0, vc = v0;
     cpu::adam_step(l2, n, wc.data(), g.data(), mc.data(), vc.data());
     std::vector<float> g2(n), wd = w0, md = m0, vd = v0;
-    for (int i = 0; i < n; ++i) g2[i] = g[i] + 0.1f * w0[i];
+    for (int i = 0; i < n; ++i)
+        g2[i] = g[i] + 0.1f * w0[i];
     cpu::adam_step(plain, n, wd.data(), g2.data(), md.data(), vd.data());
     CHECK(wc == wd);
     CHECK(mc == md);

@@ -28,8 +28,8 @@ constexpr Tolerance kPcm16Tol{1.0 / 32768.0, 0};
 constexpr Tolerance kFloatWavTol{1e-7, 0};
 
 // Writes interleaved float frames with libsndfile in the given format.
-void write_audio(const std::string& path, const std::vector<float>& interleaved, int channels, int rate,
-                 int format) {
+void write_audio(const std::string& path, const std::vector<float>& interleaved, int channels,
+                 int rate, int format) {
     SF_INFO info{};
     info.channels = channels;
     info.samplerate = rate;
@@ -74,12 +74,14 @@ TEST_CASE("chunk counts: drop, pad, pad-if-short") {
     CHECK(chunk_count(5 * 22050, L, Remainder::Pad) == 1);
     CHECK(chunk_count(5 * 22050, L, Remainder::PadIfShort) == 1);
     CHECK(chunk_count(2 * L, L, Remainder::Pad) == 2);
-    for (Remainder r : {Remainder::Drop, Remainder::Pad, Remainder::PadIfShort}) CHECK(chunk_count(0, L, r) == 0);
+    for (Remainder r : {Remainder::Drop, Remainder::Pad, Remainder::PadIfShort})
+        CHECK(chunk_count(0, L, r) == 0);
 }
 
 TEST_CASE("make_chunks copies from the start and zero-pads the tail") {
     std::vector<float> x(25);
-    for (size_t i = 0; i < x.size(); ++i) x[i] = float(i + 1);
+    for (size_t i = 0; i < x.size(); ++i)
+        x[i] = float(i + 1);
     auto drop = make_chunks(x, 10, Remainder::Drop);
     REQUIRE(drop.size() == 20);
     CHECK(drop[19] == 20.f);
@@ -96,7 +98,8 @@ TEST_CASE("make_chunks copies from the start and zero-pads the tail") {
 TEST_CASE("a 25 s file gives 2 chunks (drop) or 3 (pad) through load_audio") {
     TempDir dir;
     const std::string path = dir.file("long.flac");
-    write_audio(path, gnet::test::sine(440.0, 25 * 22050), 1, 22050, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+    write_audio(path, gnet::test::sine(440.0, 25 * 22050), 1, 22050,
+                SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
     LoadedAudio a = load_audio(path);
     CHECK(a.samples.size() == size_t(25 * 22050));
     CHECK(a.duration_seconds == doctest::Approx(25.0));
@@ -158,7 +161,8 @@ TEST_CASE("MP3 (44.1 kHz stereo) and Opus (48 kHz) written with libsndfile load 
         const int64_t n = int64_t(c.rate) * 3;
         auto tone = gnet::test::sine(880.0, n, c.rate, 0.4);
         std::vector<float> inter(size_t(2 * n));
-        for (int64_t i = 0; i < n; ++i) inter[size_t(2 * i)] = inter[size_t(2 * i + 1)] = tone[size_t(i)];
+        for (int64_t i = 0; i < n; ++i)
+            inter[size_t(2 * i)] = inter[size_t(2 * i + 1)] = tone[size_t(i)];
         const std::string p = dir.file(c.name);
         write_audio(p, inter, 2, c.rate, c.format);
         LoadedAudio a = load_audio(p);
@@ -175,7 +179,8 @@ TEST_CASE("44.1 kHz stereo -> 22050 Hz mono keeps a sine's frequency") {
     const int64_t n = 44100 * 3;
     auto l = gnet::test::sine(1000.0, n, 44100, 0.4);
     std::vector<float> inter(size_t(2 * n));
-    for (int64_t i = 0; i < n; ++i) inter[size_t(2 * i)] = inter[size_t(2 * i + 1)] = l[size_t(i)];
+    for (int64_t i = 0; i < n; ++i)
+        inter[size_t(2 * i)] = inter[size_t(2 * i + 1)] = l[size_t(i)];
     write_audio(p, inter, 2, 44100, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
     LoadedAudio a = load_audio(p);
     CHECK(a.source_rate == 44100);
@@ -186,7 +191,8 @@ TEST_CASE("44.1 kHz stereo -> 22050 Hz mono keeps a sine's frequency") {
     CHECK(zero_crossing_hz(a.samples, 22050) == doctest::Approx(1000.0).epsilon(0.005));
     // HQ resampling keeps the amplitude of an in-band sine (away from the filter's edges).
     float peak = 0.f;
-    for (size_t i = 22050; i < 2 * 22050; ++i) peak = std::max(peak, std::fabs(a.samples[i]));
+    for (size_t i = 22050; i < 2 * 22050; ++i)
+        peak = std::max(peak, std::fabs(a.samples[i]));
     CHECK(peak == doctest::Approx(0.4).epsilon(0.01));
 }
 
@@ -212,7 +218,8 @@ TEST_CASE("bad files: a clear gnet::Error naming the file, never a crash") {
         CHECK_THROWS_WITH_AS(decode_audio(p), doctest::Contains("empty.flac"), Error);
     }
     SUBCASE("a missing file") {
-        CHECK_THROWS_WITH_AS(load_audio(dir.file("nope.mp3")), doctest::Contains("nope.mp3"), Error);
+        CHECK_THROWS_WITH_AS(load_audio(dir.file("nope.mp3")), doctest::Contains("nope.mp3"),
+                             Error);
     }
     SUBCASE("a WAV with no samples") {
         const std::string p = dir.file("silent.wav");
@@ -229,7 +236,8 @@ TEST_CASE("bad files: a clear gnet::Error naming the file, never a crash") {
     }
     SUBCASE("a truncated FLAC") {
         const std::string full = dir.file("full.flac"), cut = dir.file("cut.flac");
-        write_audio(full, gnet::test::fixture_clip("noise", 5 * 22050), 1, 22050, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+        write_audio(full, gnet::test::fixture_clip("noise", 5 * 22050), 1, 22050,
+                    SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
         const std::string bytes = gnet::test::read_text(full);
         gnet::test::write_text(cut, bytes.substr(0, bytes.size() / 2));
         try {
@@ -262,8 +270,10 @@ TEST_CASE("real recordings from ../shared/data: FLAC 22050 mono and MP3 44.1 kHz
         CHECK(a.duration_seconds > 10.0);
         CHECK(a.samples.size() == size_t(std::llround(a.duration_seconds * 22050)));
         CHECK(gnet::test::all_finite(a.samples));
-        const float peak = std::fabs(*std::max_element(a.samples.begin(), a.samples.end(),
-                                                       [](float x, float y) { return std::fabs(x) < std::fabs(y); }));
+        const float peak =
+            std::fabs(*std::max_element(a.samples.begin(), a.samples.end(), [](float x, float y) {
+                return std::fabs(x) < std::fabs(y);
+            }));
         CHECK(peak > 0.01f);
         CHECK(peak < 1.5f);
         auto chunks = make_chunks(a.samples, 220500, Remainder::Drop);

@@ -31,13 +31,16 @@ TEST_CASE("avgpool_global backward matches central differences") {
     std::mt19937 rng(3);
     std::normal_distribution<float> d;
     std::vector<float> x(N * C * HW), w(N * C);
-    for (float& v : x) v = d(rng);
-    for (float& v : w) v = d(rng);
+    for (float& v : x)
+        v = d(rng);
+    for (float& v : w)
+        v = d(rng);
     auto loss = [&](const std::vector<float>& v) {
         std::vector<float> y(N * C);
         cpu::avgpool_global_forward(N, C, HW, v.data(), y.data());
         double l = 0;
-        for (int i = 0; i < N * C; ++i) l += double(y[i]) * w[i];
+        for (int i = 0; i < N * C; ++i)
+            l += double(y[i]) * w[i];
         return l;
     };
     std::vector<float> dx(x.size());

@@ -3,8 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <random>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include "audio/npy.h"
@@ -31,7 +31,8 @@ constexpr double kKinkMargin = 0.05;  // every pre-ReLU value at least this far 
 std::vector<float> randn(size_t n, std::mt19937& rng, float scale = 1.f, float shift = 0.f) {
     std::normal_distribution<float> d(0.f, 1.f);
     std::vector<float> v(n);
-    for (float& x : v) x = d(rng) * scale + shift;
+    for (float& x : v)
+        x = d(rng) * scale + shift;
     return v;
 }
 
@@ -54,7 +55,8 @@ double bn_loss(const BnCase& k, BnEpilogue epi, const std::vector<float>& x,
                                  epi == BnEpilogue::AddRelu ? residual.data() : nullptr, y.data(),
                                  rm.data(), rv.data(), sm.data(), si.data());
     double s = 0.0;
-    for (size_t i = 0; i < y.size(); ++i) s += double(y[i]) * k.w[i];
+    for (size_t i = 0; i < y.size(); ++i)
+        s += double(y[i]) * k.w[i];
     return s;
 }
 
@@ -62,9 +64,8 @@ double bn_loss(const BnCase& k, BnEpilogue epi, const std::vector<float>& x,
 double min_abs_preactivation(const BnCase& k) {
     const int C = k.p.C;
     std::vector<float> z(k.x.size()), rm(C, 0.f), rv(C, 1.f), sm(C), si(C);
-    cpu::batchnorm_forward_train(k.p, BnEpilogue::None, k.x.data(), k.gamma.data(),
-                                 k.beta.data(), nullptr, z.data(), rm.data(), rv.data(),
-                                 sm.data(), si.data());
+    cpu::batchnorm_forward_train(k.p, BnEpilogue::None, k.x.data(), k.gamma.data(), k.beta.data(),
+                                 nullptr, z.data(), rm.data(), rv.data(), sm.data(), si.data());
     double lo = 1e30;
     for (size_t i = 0; i < z.size(); ++i) {
         lo = std::min(lo, std::fabs(double(z[i])));
@@ -147,17 +148,14 @@ TEST_CASE("batchnorm parameter gradients accumulate, activation gradients overwr
     const BnCase k = make_case(2, 2, 4);
     const int C = k.p.C;
     std::vector<float> y(k.x.size()), rm(C, 0.f), rv(C, 1.f), sm(C), si(C);
-    cpu::batchnorm_forward_train(k.p, BnEpilogue::Relu, k.x.data(), k.gamma.data(),
-                                 k.beta.data(), nullptr, y.data(), rm.data(), rv.data(),
-                                 sm.data(), si.data());
+    cpu::batchnorm_forward_train(k.p, BnEpilogue::Relu, k.x.data(), k.gamma.data(), k.beta.data(),
+                                 nullptr, y.data(), rm.data(), rv.data(), sm.data(), si.data());
     std::vector<float> dx1(k.x.size(), 0.f), dx2(k.x.size(), 123.f);
     std::vector<float> dg1(C, 0.f), db1(C, 0.f), dg2(C, 0.5f), db2(C, -2.f);
-    cpu::batchnorm_backward(k.p, BnEpilogue::Relu, k.x.data(), y.data(), k.w.data(),
-                            k.gamma.data(), sm.data(), si.data(), dx1.data(), nullptr, dg1.data(),
-                            db1.data());
-    cpu::batchnorm_backward(k.p, BnEpilogue::Relu, k.x.data(), y.data(), k.w.data(),
-                            k.gamma.data(), sm.data(), si.data(), dx2.data(), nullptr, dg2.data(),
-                            db2.data());
+    cpu::batchnorm_backward(k.p, BnEpilogue::Relu, k.x.data(), y.data(), k.w.data(), k.gamma.data(),
+                            sm.data(), si.data(), dx1.data(), nullptr, dg1.data(), db1.data());
+    cpu::batchnorm_backward(k.p, BnEpilogue::Relu, k.x.data(), y.data(), k.w.data(), k.gamma.data(),
+                            sm.data(), si.data(), dx2.data(), nullptr, dg2.data(), db2.data());
     CHECK(dx1 == dx2);
     for (int c = 0; c < C; ++c) {
         CHECK(dg2[c] == doctest::Approx(dg1[c] + 0.5f).epsilon(1e-6));
@@ -221,8 +219,8 @@ TEST_CASE("batchnorm evaluation uses the running statistics and leaves them alon
             for (int c = 0; c < C; ++c)
                 for (int i = 0; i < p.HW; ++i) {
                     const size_t at = (size_t(n) * C + c) * p.HW + i;
-                    double v = (x[at] - rm[c]) / std::sqrt(double(rv[c]) + 1e-5) * gamma[c] +
-                               beta[c];
+                    double v =
+                        (x[at] - rm[c]) / std::sqrt(double(rv[c]) + 1e-5) * gamma[c] + beta[c];
                     if (add) v += res[at];
                     if (epi != BnEpilogue::None) v = std::max(v, 0.0);
                     want[at] = float(v);
@@ -256,19 +254,19 @@ TEST_CASE("batchnorm fused epilogues equal bn, then add and relu") {
 TEST_CASE("batchnorm rejects bad arguments") {
     std::vector<float> v(8, 1.f), c(2, 1.f), out(8), s(2);
     const BatchNormParams one{1, 2, 1};  // one value per channel: no batch variance
-    CHECK_THROWS_AS(cpu::batchnorm_forward_train(one, BnEpilogue::None, v.data(), c.data(),
-                                                 c.data(), nullptr, out.data(), s.data(),
-                                                 s.data(), s.data(), s.data()),
-                    Error);
+    CHECK_THROWS_AS(
+        cpu::batchnorm_forward_train(one, BnEpilogue::None, v.data(), c.data(), c.data(), nullptr,
+                                     out.data(), s.data(), s.data(), s.data(), s.data()),
+        Error);
     const BatchNormParams p{2, 2, 2};
-    CHECK_THROWS_AS(cpu::batchnorm_forward_train(p, BnEpilogue::AddRelu, v.data(), c.data(),
-                                                 c.data(), nullptr, out.data(), s.data(),
-                                                 s.data(), s.data(), s.data()),
-                    Error);
-    CHECK_THROWS_AS(cpu::batchnorm_forward_eval(BatchNormParams{0, 2, 2}, BnEpilogue::None,
-                                                v.data(), c.data(), c.data(), nullptr, c.data(),
-                                                c.data(), out.data()),
-                    Error);
+    CHECK_THROWS_AS(
+        cpu::batchnorm_forward_train(p, BnEpilogue::AddRelu, v.data(), c.data(), c.data(), nullptr,
+                                     out.data(), s.data(), s.data(), s.data(), s.data()),
+        Error);
+    CHECK_THROWS_AS(
+        cpu::batchnorm_forward_eval(BatchNormParams{0, 2, 2}, BnEpilogue::None, v.data(), c.data(),
+                                    c.data(), nullptr, c.data(), c.data(), out.data()),
+        Error);
 }
 
 TEST_CASE("batchnorm matches PyTorch (BatchNorm2d train forward, backward, running stats)") {
@@ -317,6 +315,7 @@ TEST_CASE("BN + ReLU lets a NaN input through instead of hiding it") {
     cpu::batchnorm_forward_train(p, BnEpilogue::Relu, x.data(), gamma.data(), beta.data(), nullptr,
                                  y.data(), rm.data(), rv.data(), sm.data(), si.data());
     bool any_nan = false;
-    for (float v : y) any_nan = any_nan || std::isnan(v);
+    for (float v : y)
+        any_nan = any_nan || std::isnan(v);
     CHECK(any_nan);
 }

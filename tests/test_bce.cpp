@@ -25,7 +25,8 @@ TEST_CASE("BCE of zero logits is ln 2 whatever the targets") {
     std::vector<float> dz(6);
     cpu::bce_logits_forward_backward(2, 3, z.data(), t.data(), nullptr, &loss, dz.data());
     CHECK(loss == doctest::Approx(std::log(2.0)).epsilon(1e-7));
-    for (int i = 0; i < 6; ++i) CHECK(dz[i] == doctest::Approx((0.5 - t[i]) / 6.0).epsilon(1e-7));
+    for (int i = 0; i < 6; ++i)
+        CHECK(dz[i] == doctest::Approx((0.5 - t[i]) / 6.0).epsilon(1e-7));
 }
 
 TEST_CASE("BCE pos_weight scales the positive term, by hand") {
@@ -59,9 +60,12 @@ TEST_CASE("BCE gradient matches central differences (with and without pos_weight
     std::normal_distribution<float> d(0.f, 2.f);
     std::uniform_real_distribution<float> u(0.f, 1.f);
     std::vector<float> z(N * G), t(N * G), pw = {0.5f, 1.f, 2.f, 7.f};
-    for (float& v : z) v = d(rng);
-    for (float& v : t) v = u(rng) < 0.5f ? 1.f : u(rng);  // soft targets too
-    for (const float* weights : {static_cast<const float*>(nullptr), static_cast<const float*>(pw.data())}) {
+    for (float& v : z)
+        v = d(rng);
+    for (float& v : t)
+        v = u(rng) < 0.5f ? 1.f : u(rng);  // soft targets too
+    for (const float* weights :
+         {static_cast<const float*>(nullptr), static_cast<const float*>(pw.data())}) {
         CAPTURE(weights != nullptr);
         float loss;
         std::vector<float> dz(N * G);

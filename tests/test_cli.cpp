@@ -26,8 +26,8 @@ TEST_CASE("gnet info reports the build, the GPU state and library versions") {
     auto r = run_gnet("info");
     INFO(r.out, r.err);
     REQUIRE(r.exit_code == 0);
-    for (const char* key : {"build:", "libsndfile", "libsoxr", "FFTW", "OpenBLAS", "cuDNN",
-                            "cuBLAS", "CPU threads"})
+    for (const char* key :
+         {"build:", "libsndfile", "libsoxr", "FFTW", "OpenBLAS", "cuDNN", "cuBLAS", "CPU threads"})
         CHECK(r.out.find(key) != std::string::npos);
     if (gnet::probe_gpus().usable) {
         CHECK(r.out.find("compute capability") != std::string::npos);

@@ -25,7 +25,8 @@ std::vector<float> random_vector(int64_t n, unsigned seed) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     std::vector<float> v(static_cast<size_t>(n));
-    for (float& e : v) e = u(rng);
+    for (float& e : v)
+        e = u(rng);
     return v;
 }
 
@@ -127,7 +128,8 @@ double loss(const Conv2dParams& p, const std::vector<float>& x, const std::vecto
     std::vector<float> y(size_t(p.y_size()));
     cpu::conv2d_forward(p, x.data(), w.data(), y.data());
     double s = 0;
-    for (size_t i = 0; i < y.size(); ++i) s += double(y[i]) * r[i];
+    for (size_t i = 0; i < y.size(); ++i)
+        s += double(y[i]) * r[i];
     return s;
 }
 
@@ -224,7 +226,8 @@ TEST_CASE("conv2d backward_weight: Accum::Add adds, Overwrite replaces") {
     std::vector<float> dw = start;
     cpu::conv2d_backward_weight(p, x.data(), dy.data(), dw.data(), Accum::Add);
     std::vector<double> expect(ref.size());
-    for (size_t i = 0; i < ref.size(); ++i) expect[i] = ref[i] + start[i];
+    for (size_t i = 0; i < ref.size(); ++i)
+        expect[i] = ref[i] + start[i];
     GNET_CHECK_CLOSE(dw, expect, kTwinVsDirect);
 
     cpu::conv2d_backward_weight(p, x.data(), dy.data(), dw.data(), Accum::Overwrite);

@@ -30,7 +30,8 @@ SyntheticDataOptions small_options() {
 void replace_manifest_line(const std::string& dir, int line, const std::string& text) {
     std::string m = test::read_text(dir + "/manifest.csv");
     size_t pos = 0;
-    for (int i = 1; i < line; ++i) pos = m.find('\n', pos) + 1;
+    for (int i = 1; i < line; ++i)
+        pos = m.find('\n', pos) + 1;
     size_t end = m.find('\n', pos);
     test::write_text(dir + "/manifest.csv", m.substr(0, pos) + text + m.substr(end));
 }
@@ -38,7 +39,8 @@ void replace_manifest_line(const std::string& dir, int line, const std::string& 
 std::vector<std::vector<int>> epoch_batches(Loader& loader, int epoch) {
     loader.start_epoch(epoch);
     std::vector<std::vector<int>> out;
-    while (const Batch* b = loader.next()) out.push_back(b->chunks);
+    while (const Batch* b = loader.next())
+        out.push_back(b->chunks);
     return out;
 }
 
@@ -72,13 +74,16 @@ TEST_CASE("dataset: a synthetic prepared folder loads with quoted tracks, splits
 
     // Positive weights: negatives / positives, clamped to [1, 100]; no positive -> 1.
     PreparedData w = d;
-    for (size_t c = 0; c < size_t(w.num_chunks()); ++c) w.targets[c * 3 + 1] = 0;  // no jazz
+    for (size_t c = 0; c < size_t(w.num_chunks()); ++c)
+        w.targets[c * 3 + 1] = 0;  // no jazz
     std::vector<int> all(size_t(w.num_chunks()));
-    for (size_t i = 0; i < all.size(); ++i) all[i] = int(i);
+    for (size_t i = 0; i < all.size(); ++i)
+        all[i] = int(i);
     std::vector<float> pw = positive_weights(w, all);
     CHECK(pw[1] == 1.f);
     double rock = 0;
-    for (int c : all) rock += w.targets[size_t(c) * 3];
+    for (int c : all)
+        rock += w.targets[size_t(c) * 3];
     CHECK(pw[0] == doctest::Approx(std::max(1.0, (14 - rock) / rock)));
 }
 
@@ -98,7 +103,8 @@ TEST_CASE("dataset: malformed manifests are errors naming manifest.csv:LINE") {
     expect_error(3, "train/000001.npy,train,x,zero,1,0,0", "start_s 'zero'");
     expect_error(3, "train/000001.npy,train,x,0,1,0", "6 fields where the header has 7");
     expect_error(3, "train/000000.npy,train,x,0,1,0,0", "file 'train/000000.npy' listed twice");
-    expect_error(3, "train/000001.npy,val,\"a/tråck, 0.mp3\",10,1,0,0", "track 'a/tråck, 0.mp3' is in both splits");
+    expect_error(3, "train/000001.npy,val,\"a/tråck, 0.mp3\",10,1,0,0",
+                 "track 'a/tråck, 0.mp3' is in both splits");
     expect_error(3, "train/000001.npy,train,\"a/tråck, 0.mp3\",10,0,1,1", "labels differ");
     test::write_text(tmp.file("manifest.csv"), m);
     test::write_text(tmp.file("genres.txt"), "rock\njazz\nrock\n");
@@ -122,7 +128,8 @@ TEST_CASE("loader: every chunk once per epoch; order depends on seed and epoch o
     REQUIRE(e0.size() == 4);
     CHECK(e0.back().size() == 1);  // 10 = 3 + 3 + 3 + 1
     std::vector<int> seen;
-    for (auto& b : e0) seen.insert(seen.end(), b.begin(), b.end());
+    for (auto& b : e0)
+        seen.insert(seen.end(), b.begin(), b.end());
     std::vector<int> sorted = seen;
     std::sort(sorted.begin(), sorted.end());
     CHECK(sorted == train);
@@ -160,11 +167,13 @@ TEST_CASE("loader: shuffled_order is a seeded permutation; SpecAugment masks are
     std::vector<int> p = shuffled_order(100, 7, 3);
     std::vector<int> s = p;
     std::sort(s.begin(), s.end());
-    for (int i = 0; i < 100; ++i) CHECK(s[size_t(i)] == i);
+    for (int i = 0; i < 100; ++i)
+        CHECK(s[size_t(i)] == i);
     CHECK(p == shuffled_order(100, 7, 3));
     CHECK(p != shuffled_order(100, 7, 4));
     CHECK(shuffled_order(0, 1, 0).empty());
-    // A fixed value pins the generator (mt19937_64 + our own Fisher-Yates): same on every libstdc++.
+    // A fixed value pins the generator (mt19937_64 + our own Fisher-Yates): same on every
+    // libstdc++.
     CHECK(shuffled_order(5, 0, 0) == shuffled_order(5, 0, 0));
 
     std::vector<float> x(kChunkFloats, 1.f), y(kChunkFloats, 1.f), z(kChunkFloats, 1.f);
@@ -193,7 +202,8 @@ TEST_CASE("loader: a missing or wrong-shape npy is an error naming the file, rai
     Loader l(d, train, o);
     l.start_epoch(0);
     CHECK(l.next() != nullptr);
-    CHECK_THROWS_WITH_AS(l.next(), doctest::Contains(d.chunks[size_t(train[4])].file.c_str()), Error);
+    CHECK_THROWS_WITH_AS(l.next(), doctest::Contains(d.chunks[size_t(train[4])].file.c_str()),
+                         Error);
     CHECK_THROWS_WITH_AS(l.next(), doctest::Contains("train/000009.npy"), Error);
     CHECK(l.next() == nullptr);
     CHECK_THROWS_WITH_AS(d.read_chunk(train[9], bad.data()), doctest::Contains("shape"), Error);
@@ -213,10 +223,12 @@ TEST_CASE("loader: SpecAugment in batches is a function of (seed, epoch), not of
         Loader l(d, train, o);
         l.start_epoch(epoch);
         std::vector<float> all;
-        while (const Batch* b = l.next()) all.insert(all.end(), b->x, b->x + size_t(b->n) * kChunkFloats);
+        while (const Batch* b = l.next())
+            all.insert(all.end(), b->x, b->x + size_t(b->n) * kChunkFloats);
         return all;
     };
-    std::vector<float> a1 = epoch_x(1, true, 2), a3 = epoch_x(3, true, 2), plain = epoch_x(2, false, 2);
+    std::vector<float> a1 = epoch_x(1, true, 2), a3 = epoch_x(3, true, 2),
+                       plain = epoch_x(2, false, 2);
     CHECK(a1 == a3);
     CHECK(a1 != plain);
     CHECK(std::count(a1.begin(), a1.end(), 0.f) > std::count(plain.begin(), plain.end(), 0.f));

@@ -51,7 +51,8 @@ TEST_CASE("labels from a CSV table: multi-hot rows, quoting, warnings with line 
     CHECK(s.tracks[0].line == 3);
     CHECK(s.tracks[1].labels == std::vector<uint8_t>{1, 1, 0});
     std::string all;
-    for (const auto& w : s.warnings) all += w + "\n";
+    for (const auto& w : s.warnings)
+        all += w + "\n";
     CHECK(all.find("labels.csv:4: missing.mp3: no such file") != std::string::npos);
     CHECK(all.find("unlisted.wav: no row") != std::string::npos);
     CHECK(all.find("genre 'jazz' has no positive") != std::string::npos);

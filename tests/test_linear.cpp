@@ -25,7 +25,8 @@ std::vector<float> random_vector(size_t n, unsigned seed) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     std::vector<float> v(n);
-    for (float& e : v) e = u(rng);
+    for (float& e : v)
+        e = u(rng);
     return v;
 }
 
@@ -34,7 +35,8 @@ double loss(const LinearParams& p, const std::vector<float>& x, const std::vecto
     std::vector<float> y(size_t(p.N) * p.OUT);
     cpu::linear_forward(p, x.data(), w.data(), b.data(), y.data());
     double s = 0;
-    for (size_t i = 0; i < y.size(); ++i) s += double(y[i]) * r[i];
+    for (size_t i = 0; i < y.size(); ++i)
+        s += double(y[i]) * r[i];
     return s;
 }
 
@@ -56,7 +58,8 @@ std::vector<double> finite_differences(std::vector<float>& v, const std::functio
 }  // namespace
 
 TEST_CASE("linear forward and backward match direct double loops") {
-    for (LinearParams p : {LinearParams{1, 7, 3}, LinearParams{5, 512, 10}, LinearParams{33, 17, 64}}) {
+    for (LinearParams p :
+         {LinearParams{1, 7, 3}, LinearParams{5, 512, 10}, LinearParams{33, 17, 64}}) {
         CAPTURE(p.N);
         CAPTURE(p.IN);
         CAPTURE(p.OUT);
@@ -72,23 +75,27 @@ TEST_CASE("linear forward and backward match direct double loops") {
         for (int n = 0; n < p.N; ++n)
             for (int o = 0; o < p.OUT; ++o) {
                 double s = 0;
-                for (int i = 0; i < p.IN; ++i) s += double(x[n * p.IN + i]) * w[o * p.IN + i];
+                for (int i = 0; i < p.IN; ++i)
+                    s += double(x[n * p.IN + i]) * w[o * p.IN + i];
                 y_nob[n * p.OUT + o] = s;
                 y_ref[n * p.OUT + o] = s + b[o];
             }
         for (int n = 0; n < p.N; ++n)
             for (int i = 0; i < p.IN; ++i) {
                 double s = 0;
-                for (int o = 0; o < p.OUT; ++o) s += double(dy[n * p.OUT + o]) * w[o * p.IN + i];
+                for (int o = 0; o < p.OUT; ++o)
+                    s += double(dy[n * p.OUT + o]) * w[o * p.IN + i];
                 dx_ref[n * p.IN + i] = s;
             }
         for (int o = 0; o < p.OUT; ++o) {
             double sb = db0[o];
-            for (int n = 0; n < p.N; ++n) sb += dy[n * p.OUT + o];
+            for (int n = 0; n < p.N; ++n)
+                sb += dy[n * p.OUT + o];
             db_ref[o] = sb;
             for (int i = 0; i < p.IN; ++i) {
                 double s = dw0[o * p.IN + i];
-                for (int n = 0; n < p.N; ++n) s += double(dy[n * p.OUT + o]) * x[n * p.IN + i];
+                for (int n = 0; n < p.N; ++n)
+                    s += double(dy[n * p.OUT + o]) * x[n * p.IN + i];
                 dw_ref[o * p.IN + i] = s;
             }
         }
@@ -131,6 +138,6 @@ TEST_CASE("linear backward against central finite differences") {
 
 TEST_CASE("linear rejects non-positive sizes") {
     std::vector<float> v(16);
-    CHECK_THROWS_AS(cpu::linear_forward(LinearParams{0, 4, 4}, v.data(), v.data(), nullptr, v.data()),
-                    Error);
+    CHECK_THROWS_AS(
+        cpu::linear_forward(LinearParams{0, 4, 4}, v.data(), v.data(), nullptr, v.data()), Error);
 }

@@ -16,13 +16,15 @@ using gnet::test::Tolerance;
 
 namespace {
 
-constexpr Tolerance kFiniteDiff{1e-3, 1e-3};  // piecewise linear: differences are exact but for float rounding
-constexpr double kStep = 1e-2;                // values are 0.1 apart: no window changes its winner
+constexpr Tolerance kFiniteDiff{
+    1e-3, 1e-3};                // piecewise linear: differences are exact but for float rounding
+constexpr double kStep = 1e-2;  // values are 0.1 apart: no window changes its winner
 
 // Distinct values (a shuffled ramp, spacing 0.1, centred on 0) so that no window has a tie.
 std::vector<float> tie_free(size_t n, unsigned seed) {
     std::vector<float> v(n);
-    for (size_t i = 0; i < n; ++i) v[i] = 0.1f * (float(i) - float(n) / 2);
+    for (size_t i = 0; i < n; ++i)
+        v[i] = 0.1f * (float(i) - float(n) / 2);
     std::shuffle(v.begin(), v.end(), std::mt19937(seed));
     return v;
 }
@@ -57,8 +59,9 @@ TEST_CASE("maxpool2d 3x3/2 pad 1 on a 4x4 plane, by hand, with ties") {
 TEST_CASE("maxpool2d: one input winning all four windows collects all their gradients") {
     const Pool2dParams p = Pool2dParams::make(1, 1, 4, 4, 3, 2, 1);
     std::vector<float> x(16);
-    for (int i = 0; i < 16; ++i) x[i] = -1.f - float(i);  // all negative: padding must not win
-    x[5] = 100.f;                                         // (1, 1) lies in every window
+    for (int i = 0; i < 16; ++i)
+        x[i] = -1.f - float(i);  // all negative: padding must not win
+    x[5] = 100.f;                // (1, 1) lies in every window
     std::vector<float> y(4), dx(16);
     std::vector<int32_t> am(4);
     cpu::maxpool2d_forward(p, x.data(), y.data(), am.data());
@@ -71,7 +74,8 @@ TEST_CASE("maxpool2d: one input winning all four windows collects all their grad
 
     // All-negative input with the maximum at a corner: the padded -inf never wins.
     std::vector<float> neg(16);
-    for (int i = 0; i < 16; ++i) neg[i] = -10.f - float(i);
+    for (int i = 0; i < 16; ++i)
+        neg[i] = -10.f - float(i);
     cpu::maxpool2d_forward(p, neg.data(), y.data(), am.data());
     CHECK(y == std::vector<float>{-10, -11, -14, -15});
     CHECK(am == std::vector<int32_t>{0, 1, 4, 5});
@@ -81,8 +85,8 @@ TEST_CASE("maxpool2d backward matches central differences") {
     struct Shape {
         int N, C, H, W, K, stride, pad;
     };
-    for (Shape s : {Shape{2, 3, 7, 9, 3, 2, 1}, Shape{1, 2, 6, 5, 2, 2, 0},
-                    Shape{1, 1, 5, 6, 3, 1, 1}}) {
+    for (Shape s :
+         {Shape{2, 3, 7, 9, 3, 2, 1}, Shape{1, 2, 6, 5, 2, 2, 0}, Shape{1, 1, 5, 6, 3, 1, 1}}) {
         CAPTURE(s.H);
         CAPTURE(s.K);
         const Pool2dParams p = Pool2dParams::make(s.N, s.C, s.H, s.W, s.K, s.stride, s.pad);
@@ -93,7 +97,8 @@ TEST_CASE("maxpool2d backward matches central differences") {
             std::vector<int32_t> am(ny);
             cpu::maxpool2d_forward(p, v.data(), y.data(), am.data());
             double l = 0;
-            for (size_t i = 0; i < ny; ++i) l += double(y[i]) * w[i];
+            for (size_t i = 0; i < ny; ++i)
+                l += double(y[i]) * w[i];
             return l;
         };
         std::vector<float> y(ny), dx(nx);

@@ -18,7 +18,8 @@ constexpr double kExact = 1e-12;  // metrics are ratios of small integers, compu
 
 // The hand-worked 6 x 3 case (rows = samples, columns = rock, jazz, pop).
 //
-// rock  scores 0.9 0.8 0.8 0.3 0.3 0.1, labels 1 1 0 1 0 0 (two ties, each mixing a positive and a negative)
+// rock  scores 0.9 0.8 0.8 0.3 0.3 0.1, labels 1 1 0 1 0 0 (two ties, each mixing a positive and a
+// negative)
 //   threshold 0.5 -> predicted samples 0,1,2: tp 2, fp 1, fn 1 -> P = R = F1 = 2/3
 //   AP: group {0.9}: recall 1/3, precision 1 -> 1/3; group {0.8, 0.8}: recall 2/3, precision 2/3
 //       -> 1/3 * 2/3 = 2/9; group {0.3, 0.3}: recall 1, precision 3/5 -> 1/3 * 3/5 = 1/5;
@@ -72,7 +73,8 @@ double brute_auc(const std::vector<float>& s, const std::vector<float>& l) {
 double brute_ap(const std::vector<float>& s, const std::vector<float>& l) {
     std::set<float, std::greater<float>> thresholds(s.begin(), s.end());
     double positives = 0;
-    for (float v : l) positives += v;
+    for (float v : l)
+        positives += v;
     double ap = 0, prev_recall = 0;
     for (float t : thresholds) {
         double tp = 0, pred = 0;
@@ -189,7 +191,8 @@ TEST_CASE("metrics: AP and ROC-AUC agree with brute-force oracles on random data
             l[size_t(i)] = float(rng() % 3 == 0);
         }
         double P = 0;
-        for (float v : l) P += v;
+        for (float v : l)
+            P += v;
         auto ap = average_precision(N, s.data(), l.data());
         auto auc = roc_auc(N, s.data(), l.data());
         CHECK(ap.has_value() == (P > 0));
@@ -235,9 +238,11 @@ TEST_CASE("metrics: track aggregation by mean and max") {
     std::vector<int> track = {1, 0, 1, 0};
     std::vector<float> mean = aggregate_tracks(4, 2, p.data(), track, 2, Aggregation::Mean);
     std::vector<float> max = aggregate_tracks(4, 2, p.data(), track, 2, Aggregation::Max);
-    GNET_CHECK_CLOSE(mean, (std::vector<float>{0.6f, 0.4f, 0.2f, 0.7f}), (test::Tolerance{1e-7, 1e-6}));
+    GNET_CHECK_CLOSE(mean, (std::vector<float>{0.6f, 0.4f, 0.2f, 0.7f}),
+                     (test::Tolerance{1e-7, 1e-6}));
     GNET_CHECK_CLOSE(max, (std::vector<float>{0.8f, 0.6f, 0.3f, 0.9f}), (test::Tolerance{0, 0}));
-    CHECK_THROWS_AS(aggregate_tracks(4, 2, p.data(), track, 3, Aggregation::Mean), Error);  // empty track
+    CHECK_THROWS_AS(aggregate_tracks(4, 2, p.data(), track, 3, Aggregation::Mean),
+                    Error);  // empty track
     CHECK_THROWS_AS(aggregate_tracks(4, 2, p.data(), {0, 1, 2, 0}, 2, Aggregation::Max), Error);
 }
 
@@ -252,7 +257,8 @@ TEST_CASE("metrics: per-genre table") {
     MetricsReport r = compute_metrics(6, 3, kProbs.data(), kTargets.data());
     std::string table = format_metrics_table(r, {"rock", "jazz", "pop"});
     INFO(table);
-    CHECK(table.find("genre       support precision    recall        F1        AP   ROC-AUC\n") == 0);
+    CHECK(table.find("genre       support precision    recall        F1        AP   ROC-AUC\n") ==
+          0);
     CHECK(table.find("rock              3     0.667     0.667     0.667     0.756     0.778") !=
           std::string::npos);
     CHECK(table.find("jazz              0       n/a       n/a       n/a       n/a       n/a") !=

@@ -20,9 +20,11 @@ std::string make_npy(int version, const std::string& dict, size_t data_bytes) {
     out += char(0);
     size_t prefix = version == 1 ? 10 : 12;
     std::string h = dict;
-    while ((prefix + h.size() + 1) % 64) h += ' ';
+    while ((prefix + h.size() + 1) % 64)
+        h += ' ';
     h += '\n';
-    for (size_t i = 0; i < (version == 1 ? 2u : 4u); ++i) out += char((h.size() >> (8 * i)) & 0xff);
+    for (size_t i = 0; i < (version == 1 ? 2u : 4u); ++i)
+        out += char((h.size() >> (8 * i)) & 0xff);
     out += h;
     out.append(data_bytes, '\0');
     return out;
@@ -42,7 +44,8 @@ std::string error_of(const std::string& path) {
 TEST_CASE("npy float32 round trip keeps shape and values") {
     TempDir dir;
     std::vector<float> v(2 * 3 * 5);
-    for (size_t i = 0; i < v.size(); ++i) v[i] = float(i) * 0.25f - 3.0f;
+    for (size_t i = 0; i < v.size(); ++i)
+        v[i] = float(i) * 0.25f - 3.0f;
     npy_write(dir.file("a.npy"), v.data(), {2, 3, 5});
     NpyArray a = npy_read(dir.file("a.npy"));
     CHECK(a.dtype == NpyDtype::F32);
@@ -114,14 +117,12 @@ TEST_CASE("npy: every malformed file is an error naming the file") {
          make_npy(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", 24),
          "big-endian"},
         {"fortran.npy",
-         make_npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24),
-         "Fortran"},
+         make_npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24), "Fortran"},
         {"dtype.npy",
          make_npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 48), "dtype"},
         {"nodict.npy", make_npy(1, "not a dict", 0), "malformed"},
         {"badshape.npy",
-         make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", 24),
-         "shape"},
+         make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", 24), "shape"},
         {"missingkey.npy", make_npy(1, "{'descr': '<f4', 'shape': (2, 3), }", 24), "lacks"},
         {"unterminated.npy", make_npy(1, "{'descr: <f4", 0), "unterminated"},
     };

@@ -50,7 +50,9 @@ std::string make_checkpoint(const TempDir& dir, const std::string& name = "m.saf
     return path;
 }
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+std::string q(const std::string& s) {
+    return "'" + s + "'";
+}
 
 }  // namespace
 
@@ -90,8 +92,9 @@ TEST_CASE("gnet predict: table, json, csv, segments, folders, bad files, short t
     CHECK(table.out.find("drone") != std::string::npos);
     CHECK(table.out.find("notes.txt") == std::string::npos);
 
-    auto json = run_gnet("predict " + q(dir.file("music/a.wav")) + " " + q(dir.file("short.wav")) +
-                         " -m " + q(model) + " --device cpu --format json --segments --strategy max");
+    auto json =
+        run_gnet("predict " + q(dir.file("music/a.wav")) + " " + q(dir.file("short.wav")) + " -m " +
+                 q(model) + " --device cpu --format json --segments --strategy max");
     REQUIRE(json.exit_code == 0);
     CHECK(json.err.find("short.wav is shorter than one chunk") != std::string::npos);
     Json doc = Json::parse(json.out);
@@ -126,7 +129,8 @@ TEST_CASE("gnet predict: table, json, csv, segments, folders, bad files, short t
         for (size_t s = 0; s < 2; ++s)
             for (size_t j = 0; j < 3; ++j)
                 if (segs.at(s).at("genres").at(j).at("genre").as_string() == g)
-                    best = std::max(best, segs.at(s).at("genres").at(j).at("probability").as_number());
+                    best =
+                        std::max(best, segs.at(s).at("genres").at(j).at("probability").as_number());
         CHECK(genres.at(i).at("probability").as_number() == doctest::Approx(best).epsilon(1e-3));
     }
     CHECK(doc.at(size_t(1)).at("chunks").as_int() == 1);
@@ -167,12 +171,14 @@ TEST_CASE("gnet predict: genre-count mismatch and bad checkpoints are one-line e
 
     std::string raw = gnet::test::read_text(model);
     gnet::test::write_text(dir.file("trunc.safetensors"), raw.substr(0, raw.size() / 2));
-    auto t = run_gnet("predict " + q(dir.file("a.wav")) + " -m " + q(dir.file("trunc.safetensors")));
+    auto t =
+        run_gnet("predict " + q(dir.file("a.wav")) + " -m " + q(dir.file("trunc.safetensors")));
     CHECK(t.exit_code == 1);
     CHECK(t.err.find("trunc.safetensors") != std::string::npos);
     CHECK(std::count(t.err.begin(), t.err.end(), '\n') == 1);
 
-    auto none = run_gnet("predict " + q(dir.file("a.wav")) + " -m " + q(dir.file("absent.safetensors")));
+    auto none =
+        run_gnet("predict " + q(dir.file("a.wav")) + " -m " + q(dir.file("absent.safetensors")));
     CHECK(none.exit_code == 1);
     CHECK(none.err.find("absent.safetensors") != std::string::npos);
 }

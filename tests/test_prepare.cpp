@@ -40,7 +40,9 @@ void write_wav(const std::string& path, double seconds, double freq, int rate = 
     sf_close(f);
 }
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+std::string q(const std::string& s) {
+    return "'" + s + "'";
+}
 
 struct Manifest {
     std::vector<std::string> header;
@@ -52,7 +54,8 @@ Manifest read_manifest(const std::string& data_dir) {
     Manifest m;
     REQUIRE(!recs.empty());
     m.header = recs[0].fields;
-    for (size_t i = 1; i < recs.size(); ++i) m.rows.push_back(recs[i].fields);
+    for (size_t i = 1; i < recs.size(); ++i)
+        m.rows.push_back(recs[i].fields);
     return m;
 }
 
@@ -142,8 +145,8 @@ TEST_CASE("prepare with a labels table; errors and an unusable collection") {
     write_wav(music + "/b.wav", 10.5, 880);
     write_wav(music + "/c.wav", 10.5, 660);
     write_text(dir.file("labels.csv"), "track,x,y\na.wav,1,1\nb.wav,1,0\nc.wav,0,1\n");
-    auto r = run_gnet("prepare " + q(music) + " --labels " + q(dir.file("labels.csv")) +
-                      " --out " + q(data) + " --device cpu --val-fraction 0.34");
+    auto r = run_gnet("prepare " + q(music) + " --labels " + q(dir.file("labels.csv")) + " --out " +
+                      q(data) + " --device cpu --val-fraction 0.34");
     INFO(r.out, r.err);
     REQUIRE(r.exit_code == 0);
     auto per_split = check_prepared(data, 2);
@@ -159,8 +162,8 @@ TEST_CASE("prepare with a labels table; errors and an unusable collection") {
     write_text(junk.file("g/x.wav"), "");
     fs::create_directories(junk.file("g"));
     write_text(junk.file("g/x.wav"), "garbage");
-    auto none = run_gnet("prepare " + q(junk.path()) + " --out " + q(junk.file("out")) +
-                         " --device cpu");
+    auto none =
+        run_gnet("prepare " + q(junk.path()) + " --out " + q(junk.file("out")) + " --device cpu");
     CHECK(none.exit_code == 1);
     CHECK(none.err.find("none of the 1 labelled tracks") != std::string::npos);
 }

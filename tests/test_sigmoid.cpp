@@ -19,5 +19,6 @@ TEST_CASE("sigmoid known values and stability") {
     CHECK(y[4] == doctest::Approx(std::exp(-100.0)).epsilon(1e-6));
     CHECK(y[5] == 1.f);
     CHECK(y[6] == 0.f);
-    for (float v : y) CHECK(std::isfinite(v));
+    for (float v : y)
+        CHECK(std::isfinite(v));
 }

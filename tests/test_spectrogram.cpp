@@ -27,9 +27,12 @@ constexpr double kRefMaxAbs = 2e-3;
 // The filterbank is computed in double here and by torchaudio: only float32 rounding differs.
 constexpr Tolerance kFilterbankTol{1e-9, 1e-5};
 
-std::string fixture(const std::string& name) { return gnet::test::fixtures_dir() + "/spectrogram/" + name; }
+std::string fixture(const std::string& name) {
+    return gnet::test::fixtures_dir() + "/spectrogram/" + name;
+}
 
-std::vector<float> cpu_spectrogram(const std::vector<float>& audio, int64_t n_chunks, int threads = 1) {
+std::vector<float> cpu_spectrogram(const std::vector<float>& audio, int64_t n_chunks,
+                                   int threads = 1) {
     CpuSpectrogram spec({}, threads);
     std::vector<float> out(size_t(n_chunks * spec.config().chunk_values()));
     spec.compute(audio.data(), n_chunks, out.data());
@@ -110,12 +113,16 @@ TEST_CASE("a 1 kHz sine peaks in the mel band containing 1 kHz") {
     const MelFilterbank& fb = spec.filterbank();
     std::vector<double> band_energy(128, 0.0);
     for (int m = 0; m < 128; ++m)
-        for (int t = 0; t < 431; ++t) band_energy[m] += out[size_t(m) * 431 + t];
-    const int peak = int(std::max_element(band_energy.begin(), band_energy.end()) - band_energy.begin());
+        for (int t = 0; t < 431; ++t)
+            band_energy[m] += out[size_t(m) * 431 + t];
+    const int peak =
+        int(std::max_element(band_energy.begin(), band_energy.end()) - band_energy.begin());
     // 1 kHz lies between FFT bins 92 and 93 (10.77 Hz per bin): the band weighting them most.
     int expect = 0;
     for (int m = 1; m < 128; ++m) {
-        auto at = [&](int mm) { return fb.weights[size_t(mm) * 1025 + 92] + fb.weights[size_t(mm) * 1025 + 93]; };
+        auto at = [&](int mm) {
+            return fb.weights[size_t(mm) * 1025 + 92] + fb.weights[size_t(mm) * 1025 + 93];
+        };
         if (at(m) > at(expect)) expect = m;
     }
     CHECK(peak == expect);
@@ -173,7 +180,8 @@ TEST_CASE("dB floor: nothing below max - 80 dB, then min-max to [0, 1]") {
     CHECK(*std::min_element(out.begin(), out.end()) == 0.f);
     CHECK(*std::max_element(out.begin(), out.end()) == 1.f);
     for (int m = 0; m < 128; ++m)
-        for (int t = 220; t < 431; ++t) CHECK(out[size_t(m) * 431 + t] == 0.f);
+        for (int t = 220; t < 431; ++t)
+            CHECK(out[size_t(m) * 431 + t] == 0.f);
 }
 
 TEST_CASE("chunks are independent and threads do not change the result") {
@@ -199,7 +207,8 @@ TEST_CASE("spectrogram_chunks on the CPU: shape, input checks") {
     CHECK(spectrogram_chunks(audio, 0, Device::CPU).empty());
     CHECK_THROWS_WITH(spectrogram_chunks(audio, 4, Device::CPU), doctest::Contains("samples"));
 #if !GNET_HAVE_CUDA
-    CHECK_THROWS_WITH(spectrogram_chunks(audio, 1, Device::CUDA), doctest::Contains("without CUDA"));
+    CHECK_THROWS_WITH(spectrogram_chunks(audio, 1, Device::CUDA),
+                      doctest::Contains("without CUDA"));
 #endif
 }
 
@@ -220,7 +229,7 @@ TEST_CASE("CPU spectrogram with other settings keeps shape and range") {
     CHECK(*std::min_element(out.begin(), out.end()) == 0.f);
     CHECK(*std::max_element(out.begin(), out.end()) == 1.f);
     const MelFilterbank& fb = spec.filterbank();
-    CHECK(fb.begin[0] > 0);             // fmin 30 Hz: bin 0 (DC) is in no band
+    CHECK(fb.begin[0] > 0);  // fmin 30 Hz: bin 0 (DC) is in no band
     CHECK(fb.end[95] <= 2049);
 }
 
@@ -230,8 +239,11 @@ TEST_CASE("viridis colour map: ends, clamping, rising brightness") {
     CHECK(viridis(-3.f) == viridis(0.f));
     CHECK(viridis(7.f) == viridis(1.f));
     CHECK(viridis(std::nanf("")) == viridis(0.f));
-    auto luma = [](std::array<uint8_t, 3> c) { return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
-    for (int i = 0; i < 100; ++i) CHECK(luma(viridis((i + 1) / 100.f)) >= luma(viridis(i / 100.f)));
+    auto luma = [](std::array<uint8_t, 3> c) {
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    };
+    for (int i = 0; i < 100; ++i)
+        CHECK(luma(viridis((i + 1) / 100.f)) >= luma(viridis(i / 100.f)));
 }
 
 TEST_CASE("CpuSpectrogram objects can be created and used from several threads at once") {
@@ -241,8 +253,11 @@ TEST_CASE("CpuSpectrogram objects can be created and used from several threads a
     std::vector<std::thread> pool;
     for (int i = 0; i < 4; ++i)
         pool.emplace_back([&, i] {
-            for (int rep = 0; rep < 3; ++rep) got[size_t(i)] = cpu_spectrogram(audio, 1);  // plans + destroys
+            for (int rep = 0; rep < 3; ++rep)
+                got[size_t(i)] = cpu_spectrogram(audio, 1);  // plans + destroys
         });
-    for (auto& th : pool) th.join();
-    for (const auto& g : got) CHECK(g == expect);
+    for (auto& th : pool)
+        th.join();
+    for (const auto& g : got)
+        CHECK(g == expect);
 }

@@ -25,7 +25,9 @@ void write_wav(const std::string& path, const std::vector<float>& mono, int rate
     sf_close(f);
 }
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+std::string q(const std::string& s) {
+    return "'" + s + "'";
+}
 
 uint32_t be32(const std::string& b, size_t at) {
     return (uint32_t(uint8_t(b[at])) << 24) | (uint32_t(uint8_t(b[at + 1])) << 16) |
@@ -39,8 +41,8 @@ TEST_CASE("gnet spectrogram writes [n_chunks, 128, 431] and a PNG") {
     const std::string wav = dir.file("song.wav");
     write_wav(wav, gnet::test::fixture_clip("chirp", 25 * 22050), 22050);
 
-    auto r = run_gnet("spectrogram " + q(wav) + " -o " + q(dir.file("a.npy")) + " --png " + q(dir.file("a.png")) +
-                      " --device cpu");
+    auto r = run_gnet("spectrogram " + q(wav) + " -o " + q(dir.file("a.npy")) + " --png " +
+                      q(dir.file("a.png")) + " --device cpu");
     INFO(r.out, r.err);
     REQUIRE(r.exit_code == 0);
     CHECK(r.err.empty());
@@ -57,7 +59,8 @@ TEST_CASE("gnet spectrogram writes [n_chunks, 128, 431] and a PNG") {
     CHECK(be32(png, 16) == 2 * 431 + 2);  // two chunks and a 2-pixel separator
     CHECK(be32(png, 20) == 2 * 128);      // two pixel rows per mel band
 
-    auto p = run_gnet("spectrogram " + q(wav) + " -o " + q(dir.file("b.npy")) + " --remainder pad --device cpu");
+    auto p = run_gnet("spectrogram " + q(wav) + " -o " + q(dir.file("b.npy")) +
+                      " --remainder pad --device cpu");
     REQUIRE(p.exit_code == 0);
     CHECK(gnet::npy_read(dir.file("b.npy")).shape == std::vector<int64_t>{3, 128, 431});
 }
@@ -73,13 +76,15 @@ TEST_CASE("gnet spectrogram: a short track becomes one padded chunk, with a note
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
     CHECK(gnet::npy_read(dir.file("s.npy")).shape == std::vector<int64_t>{1, 128, 431});
 
-    auto d = run_gnet("spectrogram " + q(wav) + " -o " + q(dir.file("d.npy")) + " --remainder drop --device cpu");
+    auto d = run_gnet("spectrogram " + q(wav) + " -o " + q(dir.file("d.npy")) +
+                      " --remainder drop --device cpu");
     CHECK(d.exit_code == 1);
     CHECK(d.err.find("shorter than one") != std::string::npos);
     CHECK(!gnet::test::path_exists(dir.file("d.npy")));
 }
 
-TEST_CASE("gnet spectrogram: bad input exits 1 with one line naming the file; usage errors exit 2") {
+TEST_CASE(
+    "gnet spectrogram: bad input exits 1 with one line naming the file; usage errors exit 2") {
     TempDir dir;
     const std::string txt = dir.file("fake.wav");
     gnet::test::write_text(txt, "not audio\n");
@@ -96,7 +101,8 @@ TEST_CASE("gnet spectrogram: bad input exits 1 with one line naming the file; us
     CHECK(h.out.find("Examples") != std::string::npos);
 }
 
-TEST_CASE("gnet spectrogram --device auto: CUDA when usable, else the CPU with one line saying so") {
+TEST_CASE(
+    "gnet spectrogram --device auto: CUDA when usable, else the CPU with one line saying so") {
     TempDir dir;
     const std::string wav = dir.file("a.wav");
     write_wav(wav, gnet::test::sine(1000.0, 220500, 22050), 22050);
@@ -110,6 +116,7 @@ TEST_CASE("gnet spectrogram --device auto: CUDA when usable, else the CPU with o
         CHECK(r.out.find("on cpu") != std::string::npos);
         CHECK(r.err.find("running on the CPU") != std::string::npos);
         CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-        CHECK(run_gnet("spectrogram " + q(wav) + " -o " + q(dir.file("b.npy")) + " --device cuda").exit_code == 1);
+        CHECK(run_gnet("spectrogram " + q(wav) + " -o " + q(dir.file("b.npy")) + " --device cuda")
+                  .exit_code == 1);
     }
 }

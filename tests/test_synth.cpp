@@ -43,7 +43,8 @@ TEST_CASE("demo-data writes WAV files and a consistent multi-hot labels.csv") {
     int two = 0;
     for (size_t i = 1; i < recs.size(); ++i) {
         int ones = 0;
-        for (size_t g = 1; g < 5; ++g) ones += recs[i].fields[g] == "1";
+        for (size_t g = 1; g < 5; ++g)
+            ones += recs[i].fields[g] == "1";
         two += ones == 2;
         SF_INFO info{};
         SNDFILE* f = sf_open(dir.file("m/" + recs[i].fields[0]).c_str(), SFM_READ, &info);

@@ -15,11 +15,13 @@ TEST_CASE("Tensor shapes, zeros and host round trip") {
     CHECK(t.dim(1) == 1);
     CHECK(t.bytes() == 96);
     CHECK(shape_string(t.shape()) == "[2, 1, 3, 4]");
-    for (float v : t.to_host()) CHECK(v == 0.0f);
+    for (float v : t.to_host())
+        CHECK(v == 0.0f);
     CHECK_THROWS_AS(t.dim(4), Error);
 
     std::vector<float> v(24);
-    for (size_t i = 0; i < v.size(); ++i) v[i] = float(i);
+    for (size_t i = 0; i < v.size(); ++i)
+        v[i] = float(i);
     Tensor u = Tensor::from_vector({2, 12}, v, Device::CPU);
     CHECK(u.to_host() == v);
     CHECK_THROWS_AS(Tensor::from_vector({5}, v, Device::CPU), Error);

@@ -50,10 +50,12 @@ std::vector<std::string> column(const std::string& csv_path, const std::string& 
     std::vector<CsvRecord> rows = csv_read_file(csv_path);
     REQUIRE(!rows.empty());
     size_t col = 0;
-    while (col < rows[0].fields.size() && rows[0].fields[col] != name) ++col;
+    while (col < rows[0].fields.size() && rows[0].fields[col] != name)
+        ++col;
     REQUIRE(col < rows[0].fields.size());
     std::vector<std::string> out;
-    for (size_t r = 1; r < rows.size(); ++r) out.push_back(rows[r].fields[col]);
+    for (size_t r = 1; r < rows.size(); ++r)
+        out.push_back(rows[r].fields[col]);
     return out;
 }
 
@@ -66,7 +68,8 @@ TEST_CASE("train: learning rate schedules") {
     CHECK(scheduled_lr(Schedule::Cosine, 0.1f, 10, 10) == doctest::Approx(0.0f));
 }
 
-TEST_CASE("train: loss decreases; resume (CLI) equals the uninterrupted run; evaluate prints the table") {
+TEST_CASE(
+    "train: loss decreases; resume (CLI) equals the uninterrupted run; evaluate prints the table") {
     TempDir tmp;
     const std::string data = tmp.file("data");
     make_data(data);
@@ -76,7 +79,8 @@ TEST_CASE("train: loss decreases; resume (CLI) equals the uninterrupted run; eva
     TrainResult a = train(tiny_options(data, tmp.file("a"), 3), log);
     INFO(log.str());
     REQUIRE(a.history.size() == 3);
-    for (const EpochRecord& e : a.history) CHECK(std::isfinite(e.train_loss));
+    for (const EpochRecord& e : a.history)
+        CHECK(std::isfinite(e.train_loss));
     CHECK(a.history[2].train_loss < a.history[0].train_loss);
     CHECK(a.best_epoch >= 1);
     CHECK(log.str().find("epoch 3/3") != std::string::npos);
@@ -114,11 +118,13 @@ TEST_CASE("train: loss decreases; resume (CLI) equals the uninterrupted run; eva
     REQUIRE(wa.tensors.size() == wb.tensors.size());
     size_t differing = 0;
     for (size_t i = 0; i < wa.tensors.size(); ++i)
-        differing += wa.tensors[i].f32 != wb.tensors[i].f32 || wa.tensors[i].i64 != wb.tensors[i].i64;
+        differing +=
+            wa.tensors[i].f32 != wb.tensors[i].f32 || wa.tensors[i].i64 != wb.tensors[i].i64;
     CHECK(differing == 0);  // bit for bit
     StFile oa = safetensors_read(tmp.file("a/optimizer.safetensors"));
     StFile ob = safetensors_read(tmp.file("b/optimizer.safetensors"));
-    for (size_t i = 0; i < oa.tensors.size(); ++i) CHECK(oa.tensors[i].f32 == ob.tensors[i].f32);
+    for (size_t i = 0; i < oa.tensors.size(); ++i)
+        CHECK(oa.tensors[i].f32 == ob.tensors[i].f32);
 
     test::RunResult done = test::run_gnet("train " + common + " --epochs 3 --resume");
     CHECK(done.exit_code == 0);
@@ -152,18 +158,21 @@ TEST_CASE("train: bad inputs and divergence are clear errors") {
     x[431 * 2 + 7] = std::nanf("");
     npy_write(data + "/train/000000.npy", x.data(), {kMelBands, kFrames});
     CHECK_THROWS_WITH_AS(train(tiny_options(data, tmp.file("nan"), 2), log),
-                         doctest::Contains("train/000000.npy: value nan at [2, 7] is not finite"), Error);
+                         doctest::Contains("train/000000.npy: value nan at [2, 7] is not finite"),
+                         Error);
     CHECK_FALSE(test::path_exists(tmp.file("nan/last.safetensors")));
 
     // The divergence guard names the step and the checkpoint kept.
     CHECK_NOTHROW(check_finite_loss(0.7f, 3, 5, 10, ""));
-    CHECK_THROWS_WITH_AS(check_finite_loss(std::nanf(""), 3, 5, 10, "run/last.safetensors keeps epoch 2"),
-                         doctest::Contains("loss is NaN at epoch 3, step 5 of 10 (global step 25); "
-                                           "run/last.safetensors keeps epoch 2"),
-                         Error);
-    CHECK_THROWS_WITH_AS(check_finite_loss(INFINITY, 1, 1, 4, ""),
-                         doctest::Contains("infinite at epoch 1, step 1 of 4 (global step 1); no checkpoint"),
-                         Error);
+    CHECK_THROWS_WITH_AS(
+        check_finite_loss(std::nanf(""), 3, 5, 10, "run/last.safetensors keeps epoch 2"),
+        doctest::Contains("loss is NaN at epoch 3, step 5 of 10 (global step 25); "
+                          "run/last.safetensors keeps epoch 2"),
+        Error);
+    CHECK_THROWS_WITH_AS(
+        check_finite_loss(INFINITY, 1, 1, 4, ""),
+        doctest::Contains("infinite at epoch 1, step 1 of 4 (global step 1); no checkpoint"),
+        Error);
 
     // A wrong-shape chunk names its file.
     std::vector<float> small(64 * 431, 0.f);

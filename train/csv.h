@@ -1,6 +1,6 @@
 // CSV (RFC 4180): fields separated by commas, quoted with '"' when they hold a comma, a quote or a
-// line break, quotes doubled inside quotes. Reading keeps the 1-based line number of every record so
-// errors can name "labels.csv:17".
+// line break, quotes doubled inside quotes. Reading keeps the 1-based line number of every record
+// so errors can name "labels.csv:17".
 #pragma once
 
 #include <string>

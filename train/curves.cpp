@@ -25,14 +25,15 @@ constexpr Rgb kWhite{255, 255, 255}, kFrame{90, 90, 90}, kGrid{225, 225, 225}, k
     kVal{255, 127, 14}, kText{40, 40, 40};
 
 class Canvas {
-public:
+  public:
     Canvas(int w, int h) : w_(w), h_(h), px_(size_t(w) * size_t(h), kWhite) {}
     void set(int x, int y, Rgb c) {
         if (x >= 0 && y >= 0 && x < w_ && y < h_) px_[size_t(y) * size_t(w_) + size_t(x)] = c;
     }
     void rect(int x0, int y0, int x1, int y1, Rgb c) {
         for (int y = y0; y <= y1; ++y)
-            for (int x = x0; x <= x1; ++x) set(x, y, c);
+            for (int x = x0; x <= x1; ++x)
+                set(x, y, c);
     }
     void line(int x0, int y0, int x1, int y1, Rgb c, int thick) {
         int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
@@ -68,7 +69,7 @@ public:
     }
     std::string png() const;
 
-private:
+  private:
     int w_, h_;
     std::vector<Rgb> px_;
 };

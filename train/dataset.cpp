@@ -13,7 +13,9 @@
 
 namespace gnet {
 
-const char* split_name(Split s) { return s == Split::Train ? "train" : "val"; }
+const char* split_name(Split s) {
+    return s == Split::Train ? "train" : "val";
+}
 
 Split parse_split(const std::string& text) {
     if (text == "train") return Split::Train;
@@ -72,7 +74,8 @@ PreparedData load_prepared(const std::string& dir) {
     expect.insert(expect.end(), d.genres.begin(), d.genres.end());
     if (head.fields != expect) {
         std::string want;
-        for (const std::string& f : expect) want += (want.empty() ? "" : ",") + f;
+        for (const std::string& f : expect)
+            want += (want.empty() ? "" : ",") + f;
         throw Error(manifest + ":" + std::to_string(head.line) + ": header does not match " + dir +
                     "/genres.txt; expected: " + want);
     }
@@ -88,8 +91,8 @@ PreparedData load_prepared(const std::string& dir) {
         const CsvRecord& rec = recs[r];
         const std::string where = manifest + ":" + std::to_string(rec.line) + ": ";
         if (int(rec.fields.size()) != 4 + G)
-            throw Error(where + std::to_string(rec.fields.size()) + " fields where the header has " +
-                        std::to_string(4 + G));
+            throw Error(where + std::to_string(rec.fields.size()) +
+                        " fields where the header has " + std::to_string(4 + G));
         ChunkEntry c;
         c.line = rec.line;
         c.file = rec.fields[0];
@@ -122,9 +125,10 @@ PreparedData load_prepared(const std::string& dir) {
             track_first_chunk.push_back(chunk);
         } else {
             if (track_split[size_t(c.track)] != c.split)
-                throw Error(where + "track '" + track + "' is in both splits (line " +
-                            std::to_string(d.chunks[size_t(track_first_chunk[size_t(c.track)])].line) +
-                            " puts it in " + split_name(track_split[size_t(c.track)]) + ")");
+                throw Error(
+                    where + "track '" + track + "' is in both splits (line " +
+                    std::to_string(d.chunks[size_t(track_first_chunk[size_t(c.track)])].line) +
+                    " puts it in " + split_name(track_split[size_t(c.track)]) + ")");
             const float* first = &d.targets[size_t(track_first_chunk[size_t(c.track)]) * size_t(G)];
             const float* mine = &d.targets[size_t(chunk) * size_t(G)];
             if (!std::equal(first, first + G, mine))
@@ -142,7 +146,9 @@ std::vector<int> PreparedData::split_chunks(Split s) const {
     return out;
 }
 
-std::string PreparedData::chunk_path(int chunk) const { return dir + "/" + chunks[size_t(chunk)].file; }
+std::string PreparedData::chunk_path(int chunk) const {
+    return dir + "/" + chunks[size_t(chunk)].file;
+}
 
 void PreparedData::read_chunk(int chunk, float* out) const {
     GNET_CHECK(chunk >= 0 && chunk < num_chunks(), "chunk index out of range");
@@ -187,7 +193,8 @@ std::vector<float> positive_weights(const PreparedData& data, const std::vector<
     const int G = data.num_genres();
     std::vector<double> pos(size_t(G), 0.0);
     for (int c : chunks)
-        for (int g = 0; g < G; ++g) pos[size_t(g)] += data.targets[size_t(c) * size_t(G) + size_t(g)];
+        for (int g = 0; g < G; ++g)
+            pos[size_t(g)] += data.targets[size_t(c) * size_t(G) + size_t(g)];
     std::vector<float> w(size_t(G), 1.f);
     for (int g = 0; g < G; ++g) {
         if (pos[size_t(g)] == 0) continue;

@@ -1,6 +1,7 @@
 // A prepared data folder (the output of `gnet prepare`), loaded and validated:
 //   DATA_DIR/genres.txt     genre names, one per line, in column order
-//   DATA_DIR/manifest.csv   header file,split,track,start_s,<genre1>,...,<genreG>; one row per chunk:
+//   DATA_DIR/manifest.csv   header file,split,track,start_s,<genre1>,...,<genreG>; one row per
+//   chunk:
 //                           file = .npy path relative to DATA_DIR, split = train | val, track = the
 //                           audio path (all chunks of a track share it), start_s = integer seconds,
 //                           then 0/1 per genre. Fields may be CSV-quoted.
@@ -29,9 +30,9 @@ Split parse_split(const std::string& text);
 struct ChunkEntry {
     std::string file;  // relative to the data folder
     Split split = Split::Train;
-    int track = 0;     // index into PreparedData::tracks
+    int track = 0;  // index into PreparedData::tracks
     int start_s = 0;
-    int line = 0;      // manifest.csv line, for messages
+    int line = 0;  // manifest.csv line, for messages
 };
 
 struct PreparedData {

@@ -23,7 +23,8 @@ std::string trim(const std::string& s) {
 }
 
 std::string normalise_track(std::string p) {
-    while (p.rfind("./", 0) == 0) p = p.substr(2);
+    while (p.rfind("./", 0) == 0)
+        p = p.substr(2);
     return fs::path(p).lexically_normal().generic_string();
 }
 
@@ -45,25 +46,28 @@ void sort_tracks(LabelSet& set) {
 std::vector<int64_t> genre_counts(const LabelSet& set) {
     std::vector<int64_t> counts(set.genres.size(), 0);
     for (const LabelledTrack& t : set.tracks)
-        for (size_t g = 0; g < counts.size(); ++g) counts[g] += t.labels[g];
+        for (size_t g = 0; g < counts.size(); ++g)
+            counts[g] += t.labels[g];
     return counts;
 }
 
 LabelSet labels_from_csv(const std::string& csv_path, const std::string& audio_dir) {
     std::vector<CsvRecord> recs = csv_read_file(csv_path);
-    if (recs.empty()) throw Error(csv_path + ": empty labels file (expected a header 'track,<genre>,...')");
+    if (recs.empty())
+        throw Error(csv_path + ": empty labels file (expected a header 'track,<genre>,...')");
     const CsvRecord& header = recs[0];
     auto at = [&](int line) { return csv_path + ":" + std::to_string(line); };
     if (trim(header.fields[0]) != "track")
         throw Error(at(header.line) + ": the first column must be 'track', found '" +
                     header.fields[0] + "'");
-    if (header.fields.size() < 2)
-        throw Error(at(header.line) + ": no genre columns after 'track'");
+    if (header.fields.size() < 2) throw Error(at(header.line) + ": no genre columns after 'track'");
     LabelSet set;
     std::set<std::string> seen_genres;
     for (size_t i = 1; i < header.fields.size(); ++i) {
         std::string g = trim(header.fields[i]);
-        if (g.empty()) throw Error(at(header.line) + ": genre column " + std::to_string(i + 1) + " has no name");
+        if (g.empty())
+            throw Error(at(header.line) + ": genre column " + std::to_string(i + 1) +
+                        " has no name");
         if (!seen_genres.insert(g).second)
             throw Error(at(header.line) + ": genre '" + g + "' appears twice in the header");
         set.genres.push_back(g);
@@ -129,9 +133,11 @@ LabelSet labels_from_folders(const std::string& audio_dir) {
         by_genre[f.substr(0, slash)].push_back(f);
     }
     if (by_genre.empty())
-        throw Error(audio_dir + ": no audio files in genre sub-folders (expected e.g. rock/song.mp3) "
+        throw Error(audio_dir +
+                    ": no audio files in genre sub-folders (expected e.g. rock/song.mp3) "
                     "and no --labels table given");
-    for (const auto& [genre, _] : by_genre) set.genres.push_back(genre);
+    for (const auto& [genre, _] : by_genre)
+        set.genres.push_back(genre);
     for (size_t g = 0; g < set.genres.size(); ++g) {
         for (const std::string& f : by_genre[set.genres[g]]) {
             LabelledTrack t;

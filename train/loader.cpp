@@ -29,7 +29,8 @@ uint64_t uniform_upto(std::mt19937_64& rng, uint64_t bound) {
     if (range == 0) return rng();  // bound = 2^64 - 1
     const uint64_t limit = UINT64_MAX - UINT64_MAX % range;
     uint64_t r;
-    do r = rng();
+    do
+        r = rng();
     while (r >= limit);
     return r % range;
 }
@@ -58,7 +59,8 @@ void spec_augment(float* x, const SpecAugmentOptions& opt, uint64_t sample_seed)
     for (int m = 0; m < opt.time_masks; ++m) {
         int width = int(uniform_upto(rng, uint64_t(std::clamp(opt.time_width, 0, kFrames))));
         int start = int(uniform_upto(rng, uint64_t(kFrames - width)));
-        for (int f = 0; f < kMelBands; ++f) std::fill_n(x + size_t(f) * kFrames + start, width, 0.f);
+        for (int f = 0; f < kMelBands; ++f)
+            std::fill_n(x + size_t(f) * kFrames + start, width, 0.f);
     }
 }
 
@@ -98,15 +100,20 @@ Loader::Loader(const PreparedData& data, std::vector<int> chunks, LoaderOptions 
     }
 }
 
-Loader::~Loader() { stop_workers(); }
+Loader::~Loader() {
+    stop_workers();
+}
 
-int Loader::batches_per_epoch() const { return (size() + opt_.batch - 1) / opt_.batch; }
+int Loader::batches_per_epoch() const {
+    return (size() + opt_.batch - 1) / opt_.batch;
+}
 
 std::vector<int> Loader::epoch_order(int epoch) const {
     std::vector<int> order = chunks_;
     if (opt_.shuffle) {
         std::vector<int> perm = shuffled_order(size(), opt_.seed, epoch);
-        for (size_t i = 0; i < perm.size(); ++i) order[i] = chunks_[size_t(perm[i])];
+        for (size_t i = 0; i < perm.size(); ++i)
+            order[i] = chunks_[size_t(perm[i])];
     }
     return order;
 }
@@ -117,7 +124,8 @@ void Loader::stop_workers() {
         stop_ = true;
     }
     cv_.notify_all();
-    for (std::thread& t : threads_) t.join();
+    for (std::thread& t : threads_)
+        t.join();
     threads_.clear();
 }
 
@@ -134,7 +142,8 @@ void Loader::start_epoch(int epoch) {
         s->error = nullptr;
     }
     int n = std::min(opt_.workers, std::max(1, batches_per_epoch()));
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { worker_loop(); });
+    for (int i = 0; i < n; ++i)
+        threads_.emplace_back([this] { worker_loop(); });
 }
 
 void Loader::worker_loop() {
@@ -181,7 +190,8 @@ void Loader::fill(Slot& slot, int b) {
         data_.read_chunk(c, x);
         std::copy_n(&data_.targets[size_t(c) * size_t(G)], G, slot.y + size_t(i) * size_t(G));
         if (opt_.spec_augment)
-            spec_augment(x, opt_.augment, mix_seed(opt_.seed, uint64_t(epoch_), uint64_t(first + i) + 1));
+            spec_augment(x, opt_.augment,
+                         mix_seed(opt_.seed, uint64_t(epoch_), uint64_t(first + i) + 1));
     }
 }
 

@@ -46,11 +46,11 @@ struct LoaderOptions {
 };
 
 struct Batch {
-    int index = 0;            // batch number within the epoch
-    int n = 0;                // samples in this batch (<= batch size)
-    const float* x = nullptr; // (n, 1, 128, 431)
-    const float* y = nullptr; // (n, G)
-    std::vector<int> chunks;  // the PreparedData chunk index of every sample
+    int index = 0;             // batch number within the epoch
+    int n = 0;                 // samples in this batch (<= batch size)
+    const float* x = nullptr;  // (n, 1, 128, 431)
+    const float* y = nullptr;  // (n, G)
+    std::vector<int> chunks;   // the PreparedData chunk index of every sample
 };
 
 // 0..n-1 shuffled by Fisher-Yates driven by std::mt19937_64 seeded from (seed, epoch); the same on
@@ -64,7 +64,7 @@ void spec_augment(float* x, const SpecAugmentOptions& opt, uint64_t sample_seed)
 uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c = 0);
 
 class Loader {
-public:
+  public:
     // `chunks`: the subset (indices into data.chunks) to iterate; `data` must outlive the loader.
     Loader(const PreparedData& data, std::vector<int> chunks, LoaderOptions options);
     ~Loader();
@@ -84,7 +84,7 @@ public:
     // The chunk order of an epoch (indices into data.chunks).
     std::vector<int> epoch_order(int epoch) const;
 
-private:
+  private:
     struct Slot;
     void stop_workers();
     void worker_loop();

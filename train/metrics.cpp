@@ -24,25 +24,29 @@ std::vector<int> order_descending(int N, const float* scores, int stride) {
     return idx;
 }
 
-bool is_positive(float label) { return label > 0.5f; }
+bool is_positive(float label) {
+    return label > 0.5f;
+}
 
 void check_labels(int N, const float* labels, int stride) {
     for (int n = 0; n < N; ++n) {
         float v = labels[int64_t(n) * stride];
-        GNET_CHECK(v == 0.f || v == 1.f,
-                   "targets must be 0 or 1, got " + std::to_string(v) + " at sample " +
-                       std::to_string(n));
+        GNET_CHECK(v == 0.f || v == 1.f, "targets must be 0 or 1, got " + std::to_string(v) +
+                                             " at sample " + std::to_string(n));
     }
 }
 
-double ratio(double num, double den) { return den > 0 ? num / den : 0.0; }
+double ratio(double num, double den) {
+    return den > 0 ? num / den : 0.0;
+}
 
 }  // namespace
 
 std::optional<double> average_precision(int N, const float* scores, const float* labels,
                                         int stride) {
     int64_t positives = 0;
-    for (int n = 0; n < N; ++n) positives += is_positive(labels[int64_t(n) * stride]);
+    for (int n = 0; n < N; ++n)
+        positives += is_positive(labels[int64_t(n) * stride]);
     if (positives == 0) return std::nullopt;
     std::vector<int> idx = order_descending(N, scores, stride);
     double ap = 0, prev_recall = 0;
@@ -63,7 +67,8 @@ std::optional<double> average_precision(int N, const float* scores, const float*
 
 std::optional<double> roc_auc(int N, const float* scores, const float* labels, int stride) {
     int64_t positives = 0;
-    for (int n = 0; n < N; ++n) positives += is_positive(labels[int64_t(n) * stride]);
+    for (int n = 0; n < N; ++n)
+        positives += is_positive(labels[int64_t(n) * stride]);
     int64_t negatives = int64_t(N) - positives;
     if (positives == 0 || negatives == 0) return std::nullopt;
     // Ascending average ranks (1-based): U = sum of positive ranks - P (P + 1) / 2.
@@ -89,9 +94,9 @@ std::optional<double> roc_auc(int N, const float* scores, const float* labels, i
 MetricsReport compute_metrics(int N, int G, const float* probs, const float* targets,
                               const std::vector<float>& thresholds) {
     GNET_CHECK(N >= 0 && G > 0, "metrics need N >= 0 and G > 0");
-    GNET_CHECK(thresholds.empty() || int(thresholds.size()) == G,
-               "expected " + std::to_string(G) + " thresholds, got " +
-                   std::to_string(thresholds.size()));
+    GNET_CHECK(
+        thresholds.empty() || int(thresholds.size()) == G,
+        "expected " + std::to_string(G) + " thresholds, got " + std::to_string(thresholds.size()));
     check_labels(N * G, targets, 1);
     MetricsReport r;
     r.samples = N;
@@ -152,7 +157,8 @@ std::vector<float> aggregate_tracks(int N, int G, const float* chunk_values,
     for (int n = 0; n < N; ++n) {
         int t = chunk_track[size_t(n)];
         GNET_CHECK(t >= 0 && t < T, "chunk " + std::to_string(n) + " names track " +
-                                        std::to_string(t) + " outside [0, " + std::to_string(T) + ")");
+                                        std::to_string(t) + " outside [0, " + std::to_string(T) +
+                                        ")");
         ++count[size_t(t)];
         for (int g = 0; g < G; ++g) {
             double v = chunk_values[int64_t(n) * G + g];
@@ -179,7 +185,8 @@ std::vector<float> tune_thresholds(int N, int G, const float* probs, const float
         const float* s = probs + g;
         const float* l = targets + g;
         int64_t positives = 0;
-        for (int n = 0; n < N; ++n) positives += is_positive(l[int64_t(n) * G]);
+        for (int n = 0; n < N; ++n)
+            positives += is_positive(l[int64_t(n) * G]);
         if (positives == 0) continue;
         std::vector<int> idx = order_descending(N, s, G);
         // Sweep down through groups of equal scores; after each group, "score >= group score"
@@ -219,7 +226,8 @@ std::string format_metrics_table(const MetricsReport& r, const std::vector<std::
                "format_metrics_table: " + std::to_string(genres.size()) + " genre names for " +
                    std::to_string(r.per_genre.size()) + " genres");
     size_t width = 11;  // "macro avg" + margin
-    for (const std::string& g : genres) width = std::max(width, g.size() + 2);
+    for (const std::string& g : genres)
+        width = std::max(width, g.size() + 2);
     auto cell = [](const std::optional<double>& v) {
         char buf[32];
         if (v)
@@ -228,9 +236,10 @@ std::string format_metrics_table(const MetricsReport& r, const std::vector<std::
             std::snprintf(buf, sizeof buf, "%10s", "n/a");
         return std::string(buf);
     };
-    auto row = [&](const std::string& name, const std::string& support, const std::optional<double>& p,
-                   const std::optional<double>& rc, const std::optional<double>& f,
-                   const std::optional<double>& ap, const std::optional<double>& auc) {
+    auto row = [&](const std::string& name, const std::string& support,
+                   const std::optional<double>& p, const std::optional<double>& rc,
+                   const std::optional<double>& f, const std::optional<double>& ap,
+                   const std::optional<double>& auc) {
         std::string line = name + std::string(width - std::min(width, name.size()), ' ');
         char buf[32];
         std::snprintf(buf, sizeof buf, "%8s", support.c_str());
@@ -247,8 +256,8 @@ std::string format_metrics_table(const MetricsReport& r, const std::vector<std::
     for (size_t g = 0; g < genres.size(); ++g) {
         const GenreMetrics& m = r.per_genre[g];
         total_support += m.support;
-        out += row(genres[g], std::to_string(m.support), m.precision, m.recall, m.f1, m.ap,
-                   m.roc_auc);
+        out +=
+            row(genres[g], std::to_string(m.support), m.precision, m.recall, m.f1, m.ap, m.roc_auc);
     }
     out += row("micro avg", std::to_string(total_support), r.micro_precision, r.micro_recall,
                r.micro_f1, std::nullopt, std::nullopt);
@@ -260,7 +269,8 @@ std::string format_metrics_table(const MetricsReport& r, const std::vector<std::
     }
     out += row("macro avg", std::to_string(total_support), mp, mr, mf, r.macro_ap, r.macro_roc_auc);
     out += std::to_string(r.samples) + " samples; " + std::to_string(r.genres_evaluated) + " of " +
-           std::to_string(genres.size()) + " genres have positives (n/a = no positive or no negative sample)\n";
+           std::to_string(genres.size()) +
+           " genres have positives (n/a = no positive or no negative sample)\n";
     return out;
 }
 

@@ -14,7 +14,8 @@
 //   samples with EQUAL scores form one group that enters together (one threshold per distinct
 //   score), so the order inside a tie never matters. AP = sum over groups of
 //   (recall after the group - recall before) * precision after the group.
-// - ROC-AUC: Mann-Whitney U / (P * Nneg): every (positive, negative) pair counts 1 when the positive
+// - ROC-AUC: Mann-Whitney U / (P * Nneg): every (positive, negative) pair counts 1 when the
+// positive
 //   scores higher, 1/2 on a tie, 0 otherwise (computed from average ranks, O(N log N)).
 #pragma once
 
@@ -55,10 +56,10 @@ std::optional<double> average_precision(int N, const float* scores, const float*
                                         int stride = 1);
 std::optional<double> roc_auc(int N, const float* scores, const float* labels, int stride = 1);
 
-// Track-level aggregation of chunk probabilities: chunk_track[n] in [0, T) names the track of chunk n.
-// Mean: average of the track's chunks; Max: element-wise maximum. Result (T, G). Every track must
-// own at least one chunk (an Error otherwise). Aggregation (Mean | Max) and aggregation_name come
-// from train/predict.h, shared with gnet predict.
+// Track-level aggregation of chunk probabilities: chunk_track[n] in [0, T) names the track of chunk
+// n. Mean: average of the track's chunks; Max: element-wise maximum. Result (T, G). Every track
+// must own at least one chunk (an Error otherwise). Aggregation (Mean | Max) and aggregation_name
+// come from train/predict.h, shared with gnet predict.
 std::vector<float> aggregate_tracks(int N, int G, const float* chunk_values,
                                     const std::vector<int>& chunk_track, int T, Aggregation agg);
 
@@ -71,6 +72,7 @@ std::vector<float> tune_thresholds(int N, int G, const float* probs, const float
 
 // The per-genre table as text: genre, support, precision, recall, F1, AP, ROC-AUC, then the micro
 // and macro rows; n/a where undefined.
-std::string format_metrics_table(const MetricsReport& report, const std::vector<std::string>& genres);
+std::string format_metrics_table(const MetricsReport& report,
+                                 const std::vector<std::string>& genres);
 
 }  // namespace gnet

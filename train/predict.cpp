@@ -25,7 +25,9 @@ Aggregation parse_aggregation(const std::string& text) {
     throw UsageError("unknown --strategy '" + text + "' (expected mean or max)");
 }
 
-const char* aggregation_name(Aggregation a) { return a == Aggregation::Max ? "max" : "mean"; }
+const char* aggregation_name(Aggregation a) {
+    return a == Aggregation::Max ? "max" : "mean";
+}
 
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
     std::vector<std::string> out;
@@ -126,8 +128,8 @@ struct Tagger::Impl {
             t.duration_s = a.duration_seconds();
             std::vector<float> mono = resample(a.mono, a.sample_rate, cfg.sample_rate);
             if (mono.empty()) throw Error(path + ": no audio samples");
-            t.n_chunks = int(chunk_count(int64_t(mono.size()), cfg.chunk_samples(),
-                                         Remainder::PadIfShort));
+            t.n_chunks =
+                int(chunk_count(int64_t(mono.size()), cfg.chunk_samples(), Remainder::PadIfShort));
             t.padded = int64_t(mono.size()) < cfg.chunk_samples();
             t.chunks = make_chunks(mono, cfg.chunk_samples(), Remainder::PadIfShort);
             t.ok = true;
@@ -191,11 +193,14 @@ Tagger::Tagger(const Checkpoint& checkpoint, Device device, const PredictOptions
 
 Tagger::~Tagger() = default;
 
-const std::vector<std::string>& Tagger::genres() const { return impl_->meta.genres; }
+const std::vector<std::string>& Tagger::genres() const {
+    return impl_->meta.genres;
+}
 
-void Tagger::tag_files(const std::vector<std::string>& files,
-                       const std::function<void(const TrackPrediction&)>& on_result,
-                       const std::function<void(const std::string&, const std::string&)>& on_error) {
+void Tagger::tag_files(
+    const std::vector<std::string>& files,
+    const std::function<void(const TrackPrediction&)>& on_result,
+    const std::function<void(const std::string&, const std::string&)>& on_error) {
     Impl& m = *impl_;
     const int G = int(m.meta.genres.size());
     const size_t group = size_t(std::max(8, 2 * m.opt.jobs));
@@ -204,14 +209,18 @@ void Tagger::tag_files(const std::vector<std::string>& files,
         std::vector<DecodedTrack> tracks(n);
         std::atomic<size_t> next{0};
         auto worker = [&] {
-            for (size_t i; (i = next.fetch_add(1)) < n;) tracks[i] = m.decode(files[g0 + i]);
+            for (size_t i; (i = next.fetch_add(1)) < n;)
+                tracks[i] = m.decode(files[g0 + i]);
         };
         std::vector<std::thread> pool;
-        for (int j = 0; j < std::min<int>(m.opt.jobs, int(n)); ++j) pool.emplace_back(worker);
-        for (std::thread& t : pool) t.join();
+        for (int j = 0; j < std::min<int>(m.opt.jobs, int(n)); ++j)
+            pool.emplace_back(worker);
+        for (std::thread& t : pool)
+            t.join();
 
         int64_t total = 0;
-        for (const DecodedTrack& t : tracks) total += t.ok ? t.n_chunks : 0;
+        for (const DecodedTrack& t : tracks)
+            total += t.ok ? t.n_chunks : 0;
         std::vector<float> audio;
         audio.reserve(size_t(total * m.cfg.chunk_samples()));
         for (const DecodedTrack& t : tracks)

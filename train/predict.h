@@ -39,15 +39,15 @@ struct TrackPrediction {
     int chunks = 0;
     bool padded = false;  // shorter than one chunk, zero-padded
     Aggregation strategy = Aggregation::Mean;
-    std::vector<GenreScore> genres;          // every genre, sorted by probability
+    std::vector<GenreScore> genres;           // every genre, sorted by probability
     std::vector<SegmentPrediction> segments;  // one per chunk
 };
 
 struct PredictOptions {
     Aggregation strategy = Aggregation::Mean;
-    int batch = 32;         // chunks per forward pass
-    int jobs = 0;           // decoding threads; 0 = all hardware threads
-    float threshold = -1;   // >= 0: one threshold for every genre, overriding the checkpoint's
+    int batch = 32;        // chunks per forward pass
+    int jobs = 0;          // decoding threads; 0 = all hardware threads
+    float threshold = -1;  // >= 0: one threshold for every genre, overriding the checkpoint's
 };
 
 // Files and folders -> the audio files to tag: files as given (in order), folders searched
@@ -63,7 +63,7 @@ std::vector<GenreScore> rank_genres(const std::vector<float>& probs,
                                     const std::vector<float>& thresholds);
 
 class Tagger {
-public:
+  public:
     Tagger(const Checkpoint& checkpoint, Device device, const PredictOptions& options);
     ~Tagger();
     Tagger(const Tagger&) = delete;
@@ -76,7 +76,7 @@ public:
 
     const std::vector<std::string>& genres() const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -46,7 +46,7 @@ struct PendingTrack {
 
 // A bounded queue from the decoding threads to the GPU thread; closed when the last producer ends.
 class TrackQueue {
-public:
+  public:
     TrackQueue(size_t capacity, int producers) : capacity_(capacity), producers_(producers) {}
     void push(PendingTrack t) {
         std::unique_lock<std::mutex> lock(m_);
@@ -71,7 +71,7 @@ public:
         return true;
     }
 
-private:
+  private:
     std::mutex m_;
     std::condition_variable not_empty_, not_full_;
     std::deque<PendingTrack> q_;
@@ -106,14 +106,18 @@ std::string json_string(const std::string& s) {
 
 void prepare_out_dir(const std::string& out_dir, bool force) {
     std::error_code ec;
-    const char* ours[] = {"manifest.csv", "genres.txt", "prepare.json", "train", "val", kStagingDir};
+    const char* ours[] = {"manifest.csv", "genres.txt", "prepare.json",
+                          "train",        "val",        kStagingDir};
     bool has_ours = false;
-    for (const char* name : ours) has_ours = has_ours || fs::exists(fs::path(out_dir) / name, ec);
+    for (const char* name : ours)
+        has_ours = has_ours || fs::exists(fs::path(out_dir) / name, ec);
     if (has_ours && !force)
-        throw Error(out_dir + ": already holds a prepared data set; use --force to rebuild it, or "
+        throw Error(out_dir +
+                    ": already holds a prepared data set; use --force to rebuild it, or "
                     "choose another --out");
     if (has_ours)
-        for (const char* name : ours) fs::remove_all(fs::path(out_dir) / name, ec);
+        for (const char* name : ours)
+            fs::remove_all(fs::path(out_dir) / name, ec);
     fs::create_directories(fs::path(out_dir) / kStagingDir, ec);
     if (ec) throw Error(out_dir + ": cannot create folder: " + ec.message());
 }
@@ -179,8 +183,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
                 DecodedAudio a = decode_audio(path);
                 results[i].seconds = a.duration_seconds();
                 std::vector<float> mono = resample(a.mono, a.sample_rate, cfg.sample_rate);
-                int64_t n_chunks = chunk_count(int64_t(mono.size()), cfg.chunk_samples(),
-                                               Remainder::Drop);
+                int64_t n_chunks =
+                    chunk_count(int64_t(mono.size()), cfg.chunk_samples(), Remainder::Drop);
                 if (n_chunks == 0) {
                     char buf[64];
                     std::snprintf(buf, sizeof buf, "%.1f s is shorter than one %d s chunk",
@@ -206,7 +210,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
 
     std::vector<std::thread> threads;
     std::exception_ptr gpu_error;
-    for (int j = 0; j < jobs; ++j) threads.emplace_back(worker);
+    for (int j = 0; j < jobs; ++j)
+        threads.emplace_back(worker);
 
     auto report_progress = [&] {
         if (on_progress) on_progress({done.load(), int64_t(n)});
@@ -253,13 +258,16 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
             // Drain the queue so the decoding threads can finish.
             PendingTrack t;
             bool closed = false;
-            while (!closed) queue.pop(t, &closed);
+            while (!closed)
+                queue.pop(t, &closed);
         }
 #else
-        gpu_error = std::make_exception_ptr(Error("prepare on the GPU: gnet was built without CUDA"));
+        gpu_error =
+            std::make_exception_ptr(Error("prepare on the GPU: gnet was built without CUDA"));
         PendingTrack t;
         bool closed = false;
-        while (!closed) queue.pop(t, &closed);
+        while (!closed)
+            queue.pop(t, &closed);
 #endif
     } else {
         while (done.load() < int64_t(n)) {
@@ -267,21 +275,25 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     }
-    for (std::thread& t : threads) t.join();
+    for (std::thread& t : threads)
+        t.join();
     report_progress();
     if (gpu_error) std::rethrow_exception(gpu_error);
 
     // Split the usable tracks, move their chunks into train/ and val/, write the manifest last.
     std::vector<size_t> used;
     for (size_t i = 0; i < n; ++i) {
-        if (results[i].ok) used.push_back(i);
-        else summary.skipped.push_back({labels.tracks[i].path, results[i].reason});
+        if (results[i].ok)
+            used.push_back(i);
+        else
+            summary.skipped.push_back({labels.tracks[i].path, results[i].reason});
     }
     if (used.empty())
         throw Error(opt.audio_dir + ": none of the " + std::to_string(n) +
                     " labelled tracks could be used (see the messages above)");
     std::vector<std::vector<uint8_t>> used_labels;
-    for (size_t i : used) used_labels.push_back(labels.tracks[i].labels);
+    for (size_t i : used)
+        used_labels.push_back(labels.tracks[i].labels);
     std::vector<bool> is_val = split_tracks(used_labels, opt.val_fraction, opt.seed);
 
     const size_t G = labels.genres.size();
@@ -313,17 +325,20 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
         for (int64_t c = 0; c < r.n_chunks; ++c) {
             const std::string name = chunk_file_name(i, c);
             fs::rename(staging / name, out / split / name, ec);
-            if (ec) throw Error((out / split / name).string() + ": cannot move chunk: " + ec.message());
+            if (ec)
+                throw Error((out / split / name).string() + ": cannot move chunk: " + ec.message());
             std::vector<std::string> row = {split + "/" + name, split, labels.tracks[i].path,
                                             std::to_string(c * cfg.chunk_seconds)};
-            for (size_t g = 0; g < G; ++g) row.push_back(labels.tracks[i].labels[g] ? "1" : "0");
+            for (size_t g = 0; g < G; ++g)
+                row.push_back(labels.tracks[i].labels[g] ? "1" : "0");
             manifest += csv_line(row);
         }
     }
     fs::remove_all(staging, ec);
 
     std::string genres_txt;
-    for (const std::string& g : labels.genres) genres_txt += g + "\n";
+    for (const std::string& g : labels.genres)
+        genres_txt += g + "\n";
     write_file_atomic((out / "genres.txt").string(), genres_txt);
 
     summary.wall_seconds =
@@ -332,8 +347,9 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
     json += "  \"gnet_version\": " + json_string(GNET_VERSION_STRING) + ",\n";
     json += "  \"gnet_commit\": " + json_string(GNET_GIT_COMMIT) + ",\n";
     json += "  \"audio_dir\": " + json_string(fs::absolute(opt.audio_dir).string()) + ",\n";
-    json += "  \"labels\": " + (opt.labels_csv.empty() ? std::string("\"folders\"")
-                                                        : json_string(opt.labels_csv)) + ",\n";
+    json += "  \"labels\": " +
+            (opt.labels_csv.empty() ? std::string("\"folders\"") : json_string(opt.labels_csv)) +
+            ",\n";
     json += "  \"val_fraction\": " + std::to_string(opt.val_fraction) + ",\n";
     json += "  \"seed\": " + std::to_string(opt.seed) + ",\n";
     json += "  \"device\": " + json_string(device_name(opt.device)) + ",\n";
@@ -351,7 +367,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
     json += "  \"normalisation\": \"minmax_per_chunk\",\n";
     json += "  \"chunk_seconds\": " + std::to_string(cfg.chunk_seconds) + ",\n";
     json += "  \"remainder\": \"drop\",\n";
-    json += "  \"shape\": [" + std::to_string(cfg.n_mels) + ", " + std::to_string(cfg.frames()) + "],\n";
+    json += "  \"shape\": [" + std::to_string(cfg.n_mels) + ", " + std::to_string(cfg.frames()) +
+            "],\n";
     json += "  \"tracks_used\": " + std::to_string(summary.tracks_used) + ",\n";
     json += "  \"tracks_skipped\": " + std::to_string(summary.skipped.size()) + ",\n";
     json += "  \"chunks_train\": " + std::to_string(summary.chunks_train) + ",\n";
@@ -363,7 +380,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
 
 void print_prepare_report(const PrepareSummary& s, std::ostream& out) {
     size_t w = 5;
-    for (const std::string& g : s.genres) w = std::max(w, g.size());
+    for (const std::string& g : s.genres)
+        w = std::max(w, g.size());
     char line[256];
     std::snprintf(line, sizeof line, "%-*s %12s %12s %10s %10s\n", int(w), "genre", "train tracks",
                   "train chunks", "val tracks", "val chunks");

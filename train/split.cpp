@@ -32,7 +32,8 @@ std::vector<bool> split_tracks(const std::vector<std::vector<uint8_t>>& labels, 
     std::vector<size_t> order = seeded_permutation(n, seed);
     std::vector<int64_t> total(G, 0), in_val(G, 0);
     for (const auto& l : labels)
-        for (size_t g = 0; g < G; ++g) total[g] += l[g];
+        for (size_t g = 0; g < G; ++g)
+            total[g] += l[g];
     size_t n_val = size_t(std::llround(val_fraction * double(n)));
     n_val = std::max<size_t>(1, std::min(n_val, n - 1));
     size_t val_count = 0;
@@ -40,7 +41,8 @@ std::vector<bool> split_tracks(const std::vector<std::vector<uint8_t>>& labels, 
     auto put_in_val = [&](size_t t) {
         is_val[t] = true;
         ++val_count;
-        for (size_t g = 0; g < G; ++g) in_val[g] += labels[t][g];
+        for (size_t g = 0; g < G; ++g)
+            in_val[g] += labels[t][g];
     };
     // Would moving track t to validation leave some genre without a training track?
     auto starves_train = [&](size_t t) {

@@ -16,7 +16,8 @@ void write_synthetic_prepared(const std::string& dir, const SyntheticDataOptions
     fs::create_directories(dir + "/train");
     fs::create_directories(dir + "/val");
     std::string genres_txt;
-    for (const std::string& g : opt.genres) genres_txt += g + "\n";
+    for (const std::string& g : opt.genres)
+        genres_txt += g + "\n";
     write_file_atomic(dir + "/genres.txt", genres_txt);
 
     std::vector<std::string> header = {"file", "split", "track", "start_s"};
@@ -30,22 +31,27 @@ void write_synthetic_prepared(const std::string& dir, const SyntheticDataOptions
     for (int t = 0; t < opt.train_tracks + opt.val_tracks; ++t) {
         const bool train = t < opt.train_tracks;
         std::vector<int> labels(size_t(G), 0);
-        labels[size_t(t % G)] = 1;  // every genre appears, in both splits when there are enough tracks
+        labels[size_t(t % G)] =
+            1;  // every genre appears, in both splits when there are enough tracks
         if (rng() % 3 == 0) labels[size_t(rng() % uint64_t(G))] = 1;
-        const std::string track = std::string(train ? "a" : "b") + "/tråck, " + std::to_string(t) + ".mp3";
+        const std::string track =
+            std::string(train ? "a" : "b") + "/tråck, " + std::to_string(t) + ".mp3";
         for (int c = 0; c < opt.chunks_per_track; ++c) {
-            for (float& v : x) v = noise(rng);
+            for (float& v : x)
+                v = noise(rng);
             for (int g = 0; g < G; ++g)
                 if (labels[size_t(g)])
                     for (int f = g * band; f < (g + 1) * band; ++f)
-                        for (int w = 0; w < kFrames; ++w) x[size_t(f) * kFrames + size_t(w)] += 0.7f;
+                        for (int w = 0; w < kFrames; ++w)
+                            x[size_t(f) * kFrames + size_t(w)] += 0.7f;
             const char* split = train ? "train" : "val";
             char name[32];
             std::snprintf(name, sizeof name, "%06d.npy", counter[train ? 0 : 1]++);
             const std::string file = std::string(split) + "/" + name;
             npy_write(dir + "/" + file, x.data(), {kMelBands, kFrames});
             std::vector<std::string> row = {file, split, track, std::to_string(10 * c)};
-            for (int l : labels) row.push_back(std::to_string(l));
+            for (int l : labels)
+                row.push_back(std::to_string(l));
             manifest += csv_line(row);
         }
     }

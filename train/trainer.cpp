@@ -32,7 +32,9 @@ float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps) {
 
 namespace {
 
-float sigmoid(float z) { return float(1.0 / (1.0 + std::exp(-double(z)))); }
+float sigmoid(float z) {
+    return float(1.0 / (1.0 + std::exp(-double(z))));
+}
 
 Tensor host_view(const float* p, Shape shape) {
     return Tensor::view(const_cast<float*>(p), std::move(shape), Device::CPU);
@@ -85,9 +87,9 @@ void clear_progress() {
 const char* kLevels[3] = {"chunk", "track_mean", "track_max"};
 
 std::vector<std::string> metrics_header(const std::vector<std::string>& genres) {
-    std::vector<std::string> h = {"epoch",          "lr",           "seconds",
-                                  "samples_per_s",  "train_loss",   "train_micro_f1",
-                                  "train_macro_f1", "val_loss",     "val_track_mean_macro_f1_tuned"};
+    std::vector<std::string> h = {"epoch",          "lr",         "seconds",
+                                  "samples_per_s",  "train_loss", "train_micro_f1",
+                                  "train_macro_f1", "val_loss",   "val_track_mean_macro_f1_tuned"};
     for (const char* level : kLevels) {
         std::string p = std::string("val_") + level + "_";
         for (const char* k : {"micro_precision", "micro_recall", "micro_f1", "macro_precision",
@@ -103,18 +105,14 @@ std::vector<std::string> metrics_header(const std::vector<std::string>& genres) 
 std::vector<std::string> metrics_row(const EpochRecord& e, double samples_per_s,
                                      const MetricsReport& train, const SplitEvaluation& val,
                                      const std::optional<double>& tuned_f1) {
-    std::vector<std::string> r = {std::to_string(e.epoch),
-                                  fmt("%.6g", e.lr),
-                                  fmt("%.3f", e.seconds),
-                                  fmt("%.2f", samples_per_s),
-                                  fmt("%.6f", e.train_loss),
-                                  fmt("%.6f", train.micro_f1),
-                                  fmt("%.6f", train.macro_f1),
-                                  fmt("%.6f", e.val_loss),
-                                  opt_cell(tuned_f1)};
+    std::vector<std::string> r = {
+        std::to_string(e.epoch),     fmt("%.6g", e.lr),         fmt("%.3f", e.seconds),
+        fmt("%.2f", samples_per_s),  fmt("%.6f", e.train_loss), fmt("%.6f", train.micro_f1),
+        fmt("%.6f", train.macro_f1), fmt("%.6f", e.val_loss),   opt_cell(tuned_f1)};
     for (const MetricsReport* m : {&val.chunk, &val.track_mean_report, &val.track_max_report}) {
         bool any = m->genres_evaluated > 0;
-        for (double v : {m->micro_precision, m->micro_recall, m->micro_f1}) r.push_back(fmt("%.6f", v));
+        for (double v : {m->micro_precision, m->micro_recall, m->micro_f1})
+            r.push_back(fmt("%.6f", v));
         for (double v : {m->macro_precision, m->macro_recall, m->macro_f1})
             r.push_back(any ? fmt("%.6f", v) : std::string());
         r.push_back(opt_cell(m->macro_ap));
@@ -203,7 +201,8 @@ Json options_json(const TrainOptions& o, const PreparedData& data) {
     j.set("spec_augment", o.spec_augment);
     j.set("patience", o.patience);
     Json g = Json::array();
-    for (const std::string& name : data.genres) g.push_back(name);
+    for (const std::string& name : data.genres)
+        g.push_back(name);
     j.set("genres", std::move(g));
     return j;
 }
@@ -245,7 +244,8 @@ SplitEvaluation evaluate_split(ResNet18& model, const PreparedData& data,
                                          pos_weight.empty() ? nullptr : pos_weight.data(), &loss,
                                          nullptr);
         loss_sum += double(loss) * b->n;
-        for (size_t i = 0; i < z.size(); ++i) ev.chunk_probs[size_t(done) * G + i] = sigmoid(z[i]);
+        for (size_t i = 0; i < z.size(); ++i)
+            ev.chunk_probs[size_t(done) * G + i] = sigmoid(z[i]);
         std::copy_n(b->y, size_t(b->n) * G, &targets[size_t(done) * G]);
         done += b->n;
     }
@@ -260,8 +260,8 @@ SplitEvaluation evaluate_split(ResNet18& model, const PreparedData& data,
     ev.chunk = compute_metrics(N, G, ev.chunk_probs.data(), targets.data(), thresholds);
     ev.track_mean_report = compute_metrics(groups.count(), G, ev.track_mean.data(),
                                            ev.track_targets.data(), thresholds);
-    ev.track_max_report = compute_metrics(groups.count(), G, track_max.data(),
-                                          ev.track_targets.data(), thresholds);
+    ev.track_max_report =
+        compute_metrics(groups.count(), G, track_max.data(), ev.track_targets.data(), thresholds);
     return ev;
 }
 
@@ -272,9 +272,10 @@ void check_finite_loss(float loss, int epoch, int step, int steps_per_epoch,
                        const std::string& last_good) {
     if (std::isfinite(loss)) return;
     const int64_t global = int64_t(epoch - 1) * steps_per_epoch + step;
-    throw Error(std::string("training diverged: the loss is ") + (std::isnan(loss) ? "NaN" : "infinite") +
-                " at epoch " + std::to_string(epoch) + ", step " + std::to_string(step) + " of " +
-                std::to_string(steps_per_epoch) + " (global step " + std::to_string(global) + "); " +
+    throw Error(std::string("training diverged: the loss is ") +
+                (std::isnan(loss) ? "NaN" : "infinite") + " at epoch " + std::to_string(epoch) +
+                ", step " + std::to_string(step) + " of " + std::to_string(steps_per_epoch) +
+                " (global step " + std::to_string(global) + "); " +
                 (last_good.empty() ? std::string("no checkpoint was written") : last_good) +
                 "; try a lower --lr");
 }
@@ -289,7 +290,8 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
     const int G = data.num_genres();
     const std::vector<int> train_chunks = data.split_chunks(Split::Train);
     const std::vector<int> val_chunks = data.split_chunks(Split::Val);
-    if (train_chunks.empty()) throw Error(o.data_dir + "/manifest.csv: no chunk in the train split");
+    if (train_chunks.empty())
+        throw Error(o.data_dir + "/manifest.csv: no chunk in the train split");
     if (val_chunks.empty()) throw Error(o.data_dir + "/manifest.csv: no chunk in the val split");
 
     const std::string dir = o.out_dir;
@@ -297,10 +299,12 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
                       opt_path = dir + "/optimizer.safetensors", csv_path = dir + "/metrics.csv",
                       png_path = dir + "/curves.png";
     if (!o.resume && fs::exists(last_path))
-        throw UsageError(dir + " already holds a run (last.safetensors); pass --resume to continue it "
+        throw UsageError(dir +
+                         " already holds a run (last.safetensors); pass --resume to continue it "
                          "or choose another --out");
     if (o.resume && !(fs::exists(last_path) && fs::exists(opt_path)))
-        throw UsageError("--resume: " + dir + " holds no run to continue (last.safetensors and "
+        throw UsageError("--resume: " + dir +
+                         " holds no run to continue (last.safetensors and "
                          "optimizer.safetensors are needed)");
     fs::create_directories(dir);
 
@@ -392,10 +396,12 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
                                           host_view(b->y, {b->n, G}),
                                           pos_weight.empty() ? nullptr : &pos_weight_t, adam);
             check_finite_loss(loss, epoch, b->index + 1, int(steps_per_epoch),
-                              state.epoch > 0 ? last_path + " keeps epoch " + std::to_string(state.epoch)
-                                              : std::string());
+                              state.epoch > 0
+                                  ? last_path + " keeps epoch " + std::to_string(state.epoch)
+                                  : std::string());
             std::vector<float> z = model.logits().to_host();
-            for (float v : z) train_probs.push_back(sigmoid(v));
+            for (float v : z)
+                train_probs.push_back(sigmoid(v));
             train_targets.insert(train_targets.end(), b->y, b->y + size_t(b->n) * G);
             loss_sum += double(loss) * b->n;
             seen += b->n;
@@ -410,7 +416,8 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
         const double train_seconds = seconds_since(t0);
         MetricsReport train_report =
             compute_metrics(seen, G, train_probs.data(), train_targets.data());
-        SplitEvaluation val = evaluate_split(model, data, val_chunks, o.batch, {}, pos_weight, o.workers);
+        SplitEvaluation val =
+            evaluate_split(model, data, val_chunks, o.batch, {}, pos_weight, o.workers);
 
         EpochRecord rec;
         rec.epoch = epoch;
@@ -429,8 +436,9 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
         if (o.tune_thresholds) {
             const int T = int(val.track_mean.size()) / G;
             thresholds = tune_thresholds(T, G, val.track_mean.data(), val.track_targets.data());
-            tuned_f1 = compute_metrics(T, G, val.track_mean.data(), val.track_targets.data(),
-                                       thresholds).macro_f1;
+            tuned_f1 =
+                compute_metrics(T, G, val.track_mean.data(), val.track_targets.data(), thresholds)
+                    .macro_f1;
         }
         const bool improved = rec.val_f1 > state.best_f1;
         state.epoch = epoch;
@@ -457,27 +465,32 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
         StFile opt_state = model.optimizer_state();
         opt_state.metadata[kStateKey] = run_state_json(state).dump();
         safetensors_write(opt_path, opt_state);
-        csv_text += csv_line(metrics_row(rec, seen / std::max(train_seconds, 1e-9), train_report,
-                                         val, tuned_f1));
+        csv_text += csv_line(
+            metrics_row(rec, seen / std::max(train_seconds, 1e-9), train_report, val, tuned_f1));
         write_file_atomic(csv_path, csv_text);
         write_curves_png(png_path, state.history);
 
         auto f = [](double v) { return fmt("%.4f", v); };
-        auto fo = [](const std::optional<double>& v) { return v ? fmt("%.4f", *v) : std::string("n/a"); };
+        auto fo = [](const std::optional<double>& v) {
+            return v ? fmt("%.4f", *v) : std::string("n/a");
+        };
         out << "epoch " << epoch << "/" << o.epochs << "  lr " << fmt("%.2e", lr) << "  train loss "
-            << f(rec.train_loss) << " F1 " << f(rec.train_macro_f1) << "  val loss " << f(rec.val_loss)
-            << "  chunk F1 " << f(val.chunk.macro_f1) << " mAP " << fo(val.chunk.macro_ap)
-            << "  track mean F1 " << f(rec.val_f1) << " mAP " << fo(val.track_mean_report.macro_ap)
-            << " AUC " << fo(val.track_mean_report.macro_roc_auc) << "  track max F1 "
+            << f(rec.train_loss) << " F1 " << f(rec.train_macro_f1) << "  val loss "
+            << f(rec.val_loss) << "  chunk F1 " << f(val.chunk.macro_f1) << " mAP "
+            << fo(val.chunk.macro_ap) << "  track mean F1 " << f(rec.val_f1) << " mAP "
+            << fo(val.track_mean_report.macro_ap) << " AUC "
+            << fo(val.track_mean_report.macro_roc_auc) << "  track max F1 "
             << f(val.track_max_report.macro_f1);
         if (tuned_f1) out << "  tuned F1 " << f(*tuned_f1);
-        out << "  " << fmt("%.1f", rec.seconds) << " s (" << fmt("%.1f", seen / std::max(train_seconds, 1e-9))
-            << " samples/s)" << (improved ? "  *best" : "") << "\n";
+        out << "  " << fmt("%.1f", rec.seconds) << " s ("
+            << fmt("%.1f", seen / std::max(train_seconds, 1e-9)) << " samples/s)"
+            << (improved ? "  *best" : "") << "\n";
         out.flush();
 
         if (o.patience > 0 && state.bad_epochs >= o.patience && epoch < o.epochs) {
             out << "early stop: no improvement of the val track macro F1 for " << o.patience
-                << " epochs (best " << f(state.best_f1) << " at epoch " << state.best_epoch << ")\n";
+                << " epochs (best " << f(state.best_f1) << " at epoch " << state.best_epoch
+                << ")\n";
             result.stopped_early = true;
             break;
         }

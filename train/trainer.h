@@ -53,8 +53,8 @@ struct TrainOptions {
     bool tune_thresholds = false;
     PosWeightMode pos_weight = PosWeightMode::None;
     bool spec_augment = false;
-    int patience = 0;  // early stopping after this many epochs without improvement; 0 = off
-    int workers = 2;   // loader threads
+    int patience = 0;       // early stopping after this many epochs without improvement; 0 = off
+    int workers = 2;        // loader threads
     bool progress = false;  // progress bar on stderr (the CLI sets it when stderr is a terminal)
 };
 
@@ -63,10 +63,10 @@ float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps);
 
 // Metrics of one split at the three levels.
 struct SplitEvaluation {
-    double loss = 0;                  // BCE-with-logits, mean over chunks x genres
-    std::vector<float> chunk_probs;   // (chunks, G) sigmoid outputs, in the order of `chunks`
-    std::vector<float> track_mean;    // (T, G)
-    std::vector<float> track_targets; // (T, G)
+    double loss = 0;                   // BCE-with-logits, mean over chunks x genres
+    std::vector<float> chunk_probs;    // (chunks, G) sigmoid outputs, in the order of `chunks`
+    std::vector<float> track_mean;     // (T, G)
+    std::vector<float> track_targets;  // (T, G)
     MetricsReport chunk, track_mean_report, track_max_report;
 };
 

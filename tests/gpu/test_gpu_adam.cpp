@@ -15,14 +15,15 @@ using gnet::test::Tolerance;
 namespace {
 // Same float operations; the GPU may fuse multiply-adds, so allow a few ulps.
 constexpr Tolerance kAdam{1e-7, 1e-5};
-}
+}  // namespace
 
 TEST_CASE("gpu adam_step matches the CPU twin (Adam and AdamW, aligned and misaligned)") {
     const int64_t n = 11'200'003;
     std::mt19937 rng(1);
     std::normal_distribution<float> d;
     std::vector<float> w0(n);
-    for (float& v : w0) v = d(rng);
+    for (float& v : w0)
+        v = d(rng);
     for (AdamMode mode : {AdamMode::Adam, AdamMode::AdamW}) {
         for (int64_t offset : {int64_t(0), int64_t(1)}) {
             CAPTURE(mode == AdamMode::AdamW);
@@ -42,7 +43,8 @@ TEST_CASE("gpu adam_step matches the CPU twin (Adam and AdamW, aligned and misal
             gw.copy_from_host(padded.data());
             for (int t = 1; t <= 3; ++t) {
                 std::vector<float> g(len);
-                for (float& x : g) x = d(rng);
+                for (float& x : g)
+                    x = d(rng);
                 p.step = t;
                 cpu::adam_step(p, len, w.data(), g.data(), m.data(), v.data());
                 std::copy(g.begin(), g.end(), padded.begin() + offset);

@@ -28,8 +28,10 @@ TEST_CASE("gpu avgpool_global matches the CPU twin") {
         std::normal_distribution<float> d(0.5f, 1.f);
         const size_t nx = size_t(s.N) * s.C * s.HW, ny = size_t(s.N) * s.C;
         std::vector<float> x(nx), dy(ny);
-        for (float& v : x) v = d(rng);
-        for (float& v : dy) v = d(rng);
+        for (float& v : x)
+            v = d(rng);
+        for (float& v : dy)
+            v = d(rng);
         std::vector<float> y(ny), dx(nx);
         cpu::avgpool_global_forward(s.N, s.C, s.HW, x.data(), y.data());
         cpu::avgpool_global_backward(s.N, s.C, s.HW, dy.data(), dx.data());

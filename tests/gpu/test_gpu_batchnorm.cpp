@@ -38,7 +38,8 @@ struct BnShape {
 std::vector<float> randn(size_t n, std::mt19937& rng, float scale = 1.f, float shift = 0.f) {
     std::normal_distribution<float> d(0.f, 1.f);
     std::vector<float> v(n);
-    for (float& x : v) x = d(rng) * scale + shift;
+    for (float& x : v)
+        x = d(rng) * scale + shift;
     return v;
 }
 
@@ -110,14 +111,14 @@ void check_shape(BnShape s, BnEpilogue epi, unsigned seed) {
 }
 
 const std::vector<BnShape> kAwkward = {
-    {1, 3, 7},      // N = 1, odd HW
-    {2, 17, 15},    // C = 17
-    {3, 33, 9},     // C = 33
-    {2, 4, 1},      // HW = 1: two values per channel
-    {1, 5, 4},      // float4 path, tiny
-    {2, 3, 20001},  // two-stage split, scalar path (odd HW)
-    {4, 5, 4096},   // two-stage split, float4 path
-    {1, 2, 1200001}, // more splits than the cap (scalar path)
+    {1, 3, 7},        // N = 1, odd HW
+    {2, 17, 15},      // C = 17
+    {3, 33, 9},       // C = 33
+    {2, 4, 1},        // HW = 1: two values per channel
+    {1, 5, 4},        // float4 path, tiny
+    {2, 3, 20001},    // two-stage split, scalar path (odd HW)
+    {4, 5, 4096},     // two-stage split, float4 path
+    {1, 2, 1200001},  // more splits than the cap (scalar path)
 };
 
 // Every BatchNorm of ResNet18 on a 128 x 431 log-mel at batch 2: (C, OH x OW).
@@ -177,14 +178,14 @@ TEST_CASE("gpu batchnorm refuses outputs that overlap its inputs") {
     const BatchNormParams p{2, 3, 20001};
     const size_t n = size_t(p.N) * p.C * p.HW;
     Tensor x = Tensor::zeros({int64_t(n)}, Device::CUDA), c = Tensor::zeros({3}, Device::CUDA);
-    CHECK_THROWS_AS(gpu::batchnorm_forward_train(p, BnEpilogue::None, x.data(), c.data(),
-                                                 c.data(), nullptr, x.data(), c.data(), c.data(),
-                                                 c.data(), c.data(), nullptr),
-                    Error);
-    CHECK_THROWS_AS(gpu::batchnorm_backward(p, BnEpilogue::None, x.data(), nullptr, x.data(),
-                                            c.data(), c.data(), c.data(), x.data(), nullptr,
-                                            c.data(), c.data(), nullptr),
-                    Error);
+    CHECK_THROWS_AS(
+        gpu::batchnorm_forward_train(p, BnEpilogue::None, x.data(), c.data(), c.data(), nullptr,
+                                     x.data(), c.data(), c.data(), c.data(), c.data(), nullptr),
+        Error);
+    CHECK_THROWS_AS(
+        gpu::batchnorm_backward(p, BnEpilogue::None, x.data(), nullptr, x.data(), c.data(),
+                                c.data(), c.data(), x.data(), nullptr, c.data(), c.data(), nullptr),
+        Error);
 }
 
 #if GNET_HAVE_CUDNN
@@ -208,10 +209,10 @@ TEST_CASE("gpu batchnorm forward training agrees with cuDNN's") {
         cudnnTensorDescriptor_t xd, cd;
         GNET_CUDNN_CHECK(cudnnCreateTensorDescriptor(&xd));
         GNET_CUDNN_CHECK(cudnnCreateTensorDescriptor(&cd));
-        GNET_CUDNN_CHECK(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.N,
-                                                    s.C, 1, s.HW));
-        GNET_CUDNN_CHECK(cudnnSetTensor4dDescriptor(cd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s.C,
-                                                    1, 1));
+        GNET_CUDNN_CHECK(
+            cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.N, s.C, 1, s.HW));
+        GNET_CUDNN_CHECK(
+            cudnnSetTensor4dDescriptor(cd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s.C, 1, 1));
         Tensor y2 = Tensor::empty({int64_t(n)}, Device::CUDA), rm2 = dev(rm0), rv2 = dev(rv0);
         Tensor sm2 = Tensor::empty({s.C}, Device::CUDA), si2 = Tensor::empty({s.C}, Device::CUDA);
         const float one = 1.f, zero = 0.f;

@@ -68,7 +68,8 @@ std::vector<float> random_vector(int64_t count, unsigned seed) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     std::vector<float> v(static_cast<size_t>(count));
-    for (float& e : v) e = u(rng);
+    for (float& e : v)
+        e = u(rng);
     return v;
 }
 
@@ -77,8 +78,8 @@ struct Dev {
     DeviceBuffer buf;
     size_t count = 0;
     explicit Dev(const std::vector<float>& v) : buf(v.size() * sizeof(float)), count(v.size()) {
-        GNET_CUDA_CHECK(cudaMemcpy(buf.data(), v.data(), v.size() * sizeof(float),
-                                   cudaMemcpyHostToDevice));
+        GNET_CUDA_CHECK(
+            cudaMemcpy(buf.data(), v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
     }
     // NaN-filled, so that an element the kernel forgets to write fails the comparison.
     explicit Dev(int64_t n) : buf(size_t(n) * sizeof(float)), count(size_t(n)) {
@@ -87,8 +88,8 @@ struct Dev {
     float* ptr() const { return buf.as<float>(); }
     std::vector<float> host() const {
         std::vector<float> v(count);
-        GNET_CUDA_CHECK(cudaMemcpy(v.data(), buf.data(), count * sizeof(float),
-                                   cudaMemcpyDeviceToHost));
+        GNET_CUDA_CHECK(
+            cudaMemcpy(v.data(), buf.data(), count * sizeof(float), cudaMemcpyDeviceToHost));
         return v;
     }
 };
@@ -101,7 +102,7 @@ DeviceBuffer workspace_for(const Conv2dParams& p) {
 #if GNET_HAVE_CUDNN
 // cuDNN in FP32 with FMA math only (no TF32).
 class CudnnConv {
-public:
+  public:
     explicit CudnnConv(const Conv2dParams& p) {
         GNET_CUDNN_CHECK(cudnnCreate(&handle_));
         GNET_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_));
@@ -114,8 +115,8 @@ public:
                                                     p.OC, p.OH, p.OW));
         GNET_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, p.OC,
                                                     p.C, p.KH, p.KW));
-        GNET_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_, p.pad, p.pad, p.stride, p.stride,
-                                                         1, 1, CUDNN_CROSS_CORRELATION,
+        GNET_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_, p.pad, p.pad, p.stride, p.stride, 1,
+                                                         1, CUDNN_CROSS_CORRELATION,
                                                          CUDNN_DATA_FLOAT));
         GNET_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_, CUDNN_FMA_MATH));
     }
@@ -134,8 +135,8 @@ public:
     void forward(const float* x, const float* w, float* y) {
         auto run = [&](cudnnConvolutionFwdAlgo_t algo) {
             size_t bytes = 0;
-            cudnnStatus_t st = cudnnGetConvolutionForwardWorkspaceSize(handle_, x_, w_, conv_, y_,
-                                                                       algo, &bytes);
+            cudnnStatus_t st =
+                cudnnGetConvolutionForwardWorkspaceSize(handle_, x_, w_, conv_, y_, algo, &bytes);
             if (st != CUDNN_STATUS_SUCCESS) return st;
             DeviceBuffer ws = bytes ? DeviceBuffer(bytes) : DeviceBuffer();
             return cudnnConvolutionForward(handle_, &one_, x_, x, w_, w, conv_, algo, ws.data(),
@@ -144,8 +145,8 @@ public:
         if (run(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM) == CUDNN_STATUS_SUCCESS) return;
         cudnnConvolutionFwdAlgoPerf_t perf[kAlgos];
         int n = 0;
-        GNET_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_, w_, conv_, y_, kAlgos,
-                                                                &n, perf));
+        GNET_CUDNN_CHECK(
+            cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_, w_, conv_, y_, kAlgos, &n, perf));
         for (int i = 0; i < n; ++i)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && run(perf[i].algo) == CUDNN_STATUS_SUCCESS)
                 return;
@@ -174,8 +175,8 @@ public:
     void backward_filter(const float* x, const float* dy, float* dw) {
         auto run = [&](cudnnConvolutionBwdFilterAlgo_t algo) {
             size_t bytes = 0;
-            cudnnStatus_t st = cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, x_, y_, conv_,
-                                                                              w_, algo, &bytes);
+            cudnnStatus_t st = cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                handle_, x_, y_, conv_, w_, algo, &bytes);
             if (st != CUDNN_STATUS_SUCCESS) return st;
             DeviceBuffer ws = bytes ? DeviceBuffer(bytes) : DeviceBuffer();
             return cudnnConvolutionBackwardFilter(handle_, &one_, x_, x, y_, dy, conv_, algo,
@@ -192,7 +193,7 @@ public:
         GNET_CHECK(false, "no cuDNN backward-filter algorithm ran");
     }
 
-private:
+  private:
     static constexpr int kAlgos = 16;
     const float one_ = 1.f, zero_ = 0.f;
     cudnnHandle_t handle_ = nullptr;
@@ -295,8 +296,8 @@ TEST_CASE("conv2d GPU matches cuDNN") {
         DeviceBuffer ws = workspace_for(p);
         gpu::conv2d_forward(p, d_x.ptr(), d_w.ptr(), y.ptr(), nullptr);
         gpu::conv2d_backward_data(p, d_dy.ptr(), d_w.ptr(), dx.ptr(), nullptr);
-        gpu::conv2d_backward_weight(p, d_x.ptr(), d_dy.ptr(), dw.ptr(), Accum::Overwrite,
-                                    ws.data(), nullptr);
+        gpu::conv2d_backward_weight(p, d_x.ptr(), d_dy.ptr(), dw.ptr(), Accum::Overwrite, ws.data(),
+                                    nullptr);
         CudnnConv ref(p);
         ref.forward(d_x.ptr(), d_w.ptr(), y_ref.ptr());
         ref.backward_data(d_dy.ptr(), d_w.ptr(), dx_ref.ptr());

@@ -23,7 +23,8 @@ std::vector<float> random_vector(size_t count, unsigned seed) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     std::vector<float> v(count);
-    for (float& e : v) e = u(rng);
+    for (float& e : v)
+        e = u(rng);
     return v;
 }
 
@@ -31,14 +32,14 @@ struct Dev {
     DeviceBuffer buf;
     size_t count = 0;
     explicit Dev(const std::vector<float>& v) : buf(v.size() * sizeof(float)), count(v.size()) {
-        GNET_CUDA_CHECK(cudaMemcpy(buf.data(), v.data(), v.size() * sizeof(float),
-                                   cudaMemcpyHostToDevice));
+        GNET_CUDA_CHECK(
+            cudaMemcpy(buf.data(), v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
     }
     float* ptr() const { return buf.as<float>(); }
     std::vector<float> host() const {
         std::vector<float> v(count);
-        GNET_CUDA_CHECK(cudaMemcpy(v.data(), buf.data(), count * sizeof(float),
-                                   cudaMemcpyDeviceToHost));
+        GNET_CUDA_CHECK(
+            cudaMemcpy(v.data(), buf.data(), count * sizeof(float), cudaMemcpyDeviceToHost));
         return v;
     }
 };
@@ -47,14 +48,16 @@ struct Dev {
 
 TEST_CASE("linear GPU matches the CPU twin") {
     // The classifier head (batch 32 and 128, 512 features, 10 and 50 genres) and odd sizes.
-    for (LinearParams p : {LinearParams{32, 512, 10}, LinearParams{128, 512, 50}, LinearParams{1, 7, 3},
-                           LinearParams{33, 17, 64}, LinearParams{5, 512, 1}}) {
+    for (LinearParams p :
+         {LinearParams{32, 512, 10}, LinearParams{128, 512, 50}, LinearParams{1, 7, 3},
+          LinearParams{33, 17, 64}, LinearParams{5, 512, 1}}) {
         CAPTURE(p.N);
         CAPTURE(p.IN);
         CAPTURE(p.OUT);
         const size_t nx = size_t(p.N) * p.IN, nw = size_t(p.OUT) * p.IN, ny = size_t(p.N) * p.OUT;
         const auto x = random_vector(nx, 1), w = random_vector(nw, 2), b = random_vector(p.OUT, 3);
-        const auto dy = random_vector(ny, 4), dw0 = random_vector(nw, 5), db0 = random_vector(p.OUT, 6);
+        const auto dy = random_vector(ny, 4), dw0 = random_vector(nw, 5),
+                   db0 = random_vector(p.OUT, 6);
 
         std::vector<float> y(ny), y_nob(ny), dx(nx), dw = dw0, db = db0;
         cpu::linear_forward(p, x.data(), w.data(), b.data(), y.data());

@@ -33,8 +33,10 @@ void check_shape(PoolShape s, bool ties, unsigned seed) {
     std::vector<float> x(nx), dy(ny);
     std::normal_distribution<float> d;
     std::uniform_int_distribution<int> small(-3, 3);
-    for (float& v : x) v = ties ? float(small(rng)) : d(rng);
-    for (float& v : dy) v = d(rng);
+    for (float& v : x)
+        v = ties ? float(small(rng)) : d(rng);
+    for (float& v : dy)
+        v = d(rng);
 
     std::vector<float> y(ny), dx(nx);
     std::vector<int32_t> am(ny);
@@ -49,8 +51,8 @@ void check_shape(PoolShape s, bool ties, unsigned seed) {
     gpu::maxpool2d_forward(p, gx.data(), gy.data(), gam.as<int32_t>(), nullptr);
     gpu::maxpool2d_backward(p, gdy.data(), gam.as<int32_t>(), gdx.data(), nullptr);
     std::vector<int32_t> am_gpu(ny);
-    GNET_CUDA_CHECK(cudaMemcpy(am_gpu.data(), gam.data(), ny * sizeof(int32_t),
-                               cudaMemcpyDeviceToHost));
+    GNET_CUDA_CHECK(
+        cudaMemcpy(am_gpu.data(), gam.data(), ny * sizeof(int32_t), cudaMemcpyDeviceToHost));
     CHECK(gy.to_host() == y);
     CHECK(am_gpu == am);
     CHECK(gdx.to_host() == dx);
@@ -61,10 +63,11 @@ void check_shape(PoolShape s, bool ties, unsigned seed) {
 TEST_CASE("gpu maxpool2d equals the CPU twin (ResNet18 stem pool and awkward shapes)") {
     const std::vector<PoolShape> shapes = {
         {2, 64, 64, 216, 3, 2, 1},  // ResNet18: 64 x 216 -> 32 x 108
-        {1, 3, 7, 9, 3, 2, 1},      {2, 17, 5, 6, 2, 2, 0}, {1, 1, 9, 7, 3, 1, 1},
-        {3, 33, 11, 13, 3, 2, 1},   {1, 2, 1, 1, 1, 1, 0},  {2, 3, 10, 10, 5, 3, 2},
+        {1, 3, 7, 9, 3, 2, 1},     {2, 17, 5, 6, 2, 2, 0}, {1, 1, 9, 7, 3, 1, 1},
+        {3, 33, 11, 13, 3, 2, 1},  {1, 2, 1, 1, 1, 1, 0},  {2, 3, 10, 10, 5, 3, 2},
     };
     unsigned seed = 1;
     for (PoolShape s : shapes)
-        for (bool ties : {false, true}) check_shape(s, ties, seed++);
+        for (bool ties : {false, true})
+            check_shape(s, ties, seed++);
 }

@@ -26,9 +26,12 @@ TEST_CASE("gpu relu, add and sigmoid match the CPU twins") {
             CAPTURE(n);
             CAPTURE(off);
             std::vector<float> a(n + off), b(n + off), dy(n + off);
-            for (float& v : a) v = d(rng);
-            for (float& v : b) v = d(rng);
-            for (float& v : dy) v = d(rng);
+            for (float& v : a)
+                v = d(rng);
+            for (float& v : b)
+                v = d(rng);
+            for (float& v : dy)
+                v = d(rng);
             a[off] = 0.f;
             std::vector<float> y(n), dx(n), s(n), sg(n);
             cpu::relu_forward(n, a.data() + off, y.data());
@@ -39,8 +42,10 @@ TEST_CASE("gpu relu, add and sigmoid match the CPU twins") {
             Tensor ga = Tensor::from_vector({n + off}, a, Device::CUDA);
             Tensor gb = Tensor::from_vector({n + off}, b, Device::CUDA);
             Tensor gdy = Tensor::from_vector({n + off}, dy, Device::CUDA);
-            Tensor gy = Tensor::zeros({n + off}, Device::CUDA), gdx = Tensor::zeros({n + off}, Device::CUDA);
-            Tensor gs = Tensor::zeros({n + off}, Device::CUDA), gsg = Tensor::zeros({n + off}, Device::CUDA);
+            Tensor gy = Tensor::zeros({n + off}, Device::CUDA),
+                   gdx = Tensor::zeros({n + off}, Device::CUDA);
+            Tensor gs = Tensor::zeros({n + off}, Device::CUDA),
+                   gsg = Tensor::zeros({n + off}, Device::CUDA);
             gpu::relu_forward(n, ga.data() + off, gy.data() + off, nullptr);
             gpu::relu_backward(n, gy.data() + off, gdy.data() + off, gdx.data() + off, nullptr);
             gpu::add_forward(n, ga.data() + off, gb.data() + off, gs.data() + off, nullptr);

@@ -20,7 +20,8 @@ namespace {
 // cuFFT and FFTW round differently; everything after the FFT rounds the same way (no FMA).
 constexpr Tolerance kGpuVsCpu{1e-4, 0};
 
-std::vector<float> cpu_reference(const std::vector<float>& audio, int64_t n, const SpectrogramConfig& cfg = {}) {
+std::vector<float> cpu_reference(const std::vector<float>& audio, int64_t n,
+                                 const SpectrogramConfig& cfg = {}) {
     CpuSpectrogram spec(cfg, 2);
     std::vector<float> out(size_t(n * cfg.chunk_values()));
     spec.compute(audio.data(), n, out.data());
@@ -34,9 +35,10 @@ std::vector<float> mixed_chunks(int64_t n, const SpectrogramConfig& cfg = {}) {
     const char* kinds[] = {"chirp", "sines", "noise", "sine", "silence"};
     for (int64_t c = 0; c < n; ++c) {
         const std::string kind = kinds[c % 5];
-        std::vector<float> x = kind == "sine"      ? gnet::test::sine(1234.5, L, cfg.sample_rate, 0.9)
-                               : kind == "silence" ? std::vector<float>(size_t(L), 0.f)
-                                                   : gnet::test::fixture_clip(kind, L, cfg.sample_rate);
+        std::vector<float> x = kind == "sine" ? gnet::test::sine(1234.5, L, cfg.sample_rate, 0.9)
+                               : kind == "silence"
+                                   ? std::vector<float>(size_t(L), 0.f)
+                                   : gnet::test::fixture_clip(kind, L, cfg.sample_rate);
         audio.insert(audio.end(), x.begin(), x.end());
     }
     return audio;
@@ -51,8 +53,9 @@ TEST_CASE("GPU spectrogram matches the CPU twin on the fixture clips, a sine and
     auto ref = cpu_reference(audio, 5);
     GNET_CHECK_CLOSE(got, ref, kGpuVsCpu);
     const size_t per = 128 * 431;
-    CHECK(std::all_of(got.begin() + 4 * per, got.end(), [](float v) { return v == 0.f; }));  // silence
-    CHECK(gpu.compute_host(audio.data(), 5) == got);  // deterministic
+    CHECK(std::all_of(got.begin() + 4 * per, got.end(),
+                      [](float v) { return v == 0.f; }));  // silence
+    CHECK(gpu.compute_host(audio.data(), 5) == got);       // deterministic
 }
 
 TEST_CASE("GPU slices: full plan + tail plans of changing sizes") {
@@ -73,11 +76,13 @@ TEST_CASE("GPU device-pointer API on an explicit stream") {
     DeviceBuffer d_out(size_t(4 * cfg.chunk_values()) * sizeof(float));
     cudaStream_t stream = nullptr;
     GNET_CUDA_CHECK(cudaStreamCreate(&stream));
-    GNET_CUDA_CHECK(cudaMemcpyAsync(d_audio.data(), audio.data(), d_audio.bytes(), cudaMemcpyHostToDevice, stream));
+    GNET_CUDA_CHECK(cudaMemcpyAsync(d_audio.data(), audio.data(), d_audio.bytes(),
+                                    cudaMemcpyHostToDevice, stream));
     GpuSpectrogram gpu(4);
     gpu.compute(d_audio.as<float>(), 4, d_out.as<float>(), stream);
     std::vector<float> got(size_t(4 * cfg.chunk_values()));
-    GNET_CUDA_CHECK(cudaMemcpyAsync(got.data(), d_out.data(), d_out.bytes(), cudaMemcpyDeviceToHost, stream));
+    GNET_CUDA_CHECK(
+        cudaMemcpyAsync(got.data(), d_out.data(), d_out.bytes(), cudaMemcpyDeviceToHost, stream));
     GNET_CUDA_CHECK(cudaStreamSynchronize(stream));
     GNET_CUDA_CHECK(cudaStreamDestroy(stream));
     GNET_CHECK_CLOSE(got, cpu_reference(audio, 4), kGpuVsCpu);

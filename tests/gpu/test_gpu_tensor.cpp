@@ -8,7 +8,8 @@ using namespace gnet;
 
 TEST_CASE("Tensor host -> device -> host round trip") {
     std::vector<float> v(1000);
-    for (size_t i = 0; i < v.size(); ++i) v[i] = float(i) - 500.f;
+    for (size_t i = 0; i < v.size(); ++i)
+        v[i] = float(i) - 500.f;
     Tensor d = Tensor::from_vector({10, 100}, v, Device::CUDA);
     CHECK(d.device() == Device::CUDA);
     CHECK(d.to_host() == v);
