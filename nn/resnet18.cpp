@@ -163,7 +163,7 @@ ResNet18::ResNet18(const ResNet18Config& config, Device device, Stream stream)
     plan();
     for (Arena* a : {&params_, &grads_, &adam_m_, &adam_v_, &buffers_, &acts_})
         a->allocate(device);
-    init(0);
+    if (config.init_seed) init(*config.init_seed);
 }
 
 void ResNet18::plan() {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct ResNet18Config {
     int max_batch = 32;   // the arenas are planned for batches up to this size
     int height = 128;     // input (N, 1, height, width): n_mels x frames
     int width = 431;
+    // torchvision's initialisation with this seed at construction; nullopt leaves the (zeroed)
+    // arenas for load_state_dict / load_checkpoint to fill, skipping 11M random draws.
+    std::optional<uint64_t> init_seed = 0;
 };
 
 enum class Mode { Train, Eval };
@@ -60,7 +64,7 @@ std::vector<const StTensor*> check_state_dict(const StFile& state, int num_genre
 class ResNet18 {
   public:
     // Plans and allocates every arena on `device`; parameters start at torchvision's init with
-    // seed 0 (call init() for another seed or load_state_dict() for trained weights).
+    // config.init_seed (0 unless set; nullopt: all zero, for load_state_dict() to fill).
     ResNet18(const ResNet18Config& config, Device device, Stream stream = nullptr);
     ResNet18(const ResNet18&) = delete;
     ResNet18& operator=(const ResNet18&) = delete;

@@ -13,7 +13,9 @@
 #include "audio/resample.h"
 #include "audio/spectrogram.h"
 #include "kernels/error.h"
+#include "kernels/sigmoid.h"
 #include "nn/resnet18.h"
+#include "train/metrics.h"
 
 namespace fs = std::filesystem;
 
@@ -49,16 +51,8 @@ std::vector<float> aggregate_chunks(const std::vector<float>& probs, int chunks,
                                     Aggregation a) {
     GNET_CHECK(chunks > 0 && probs.size() == size_t(chunks) * size_t(G),
                "aggregate_chunks: probabilities do not match chunks x genres");
-    std::vector<float> out(static_cast<size_t>(G));
-    for (int g = 0; g < G; ++g) {
-        double acc = a == Aggregation::Max ? -1.0 : 0.0;
-        for (int c = 0; c < chunks; ++c) {
-            double p = probs[size_t(c) * size_t(G) + size_t(g)];
-            acc = a == Aggregation::Max ? std::max(acc, p) : acc + p;
-        }
-        out[size_t(g)] = float(a == Aggregation::Max ? acc : acc / chunks);
-    }
-    return out;
+    // One track holding every chunk.
+    return aggregate_tracks(chunks, G, probs.data(), std::vector<int>(size_t(chunks), 0), 1, a);
 }
 
 std::vector<GenreScore> rank_genres(const std::vector<float>& probs,
@@ -103,16 +97,11 @@ SpectrogramConfig config_from(const AudioMeta& a) {
     return c;
 }
 
-float sigmoid(float z) {
-    return z >= 0 ? 1.0f / (1.0f + std::exp(-z)) : std::exp(z) / (1.0f + std::exp(z));
-}
-
 }  // namespace
 
 struct Tagger::Impl {
     CheckpointMeta meta;
     std::vector<float> thresholds;
-    Device device;
     PredictOptions opt;
     SpectrogramConfig cfg;
     std::unique_ptr<ResNet18> model;
@@ -157,8 +146,8 @@ struct Tagger::Impl {
             Tensor x = Tensor::view(const_cast<float*>(specs.data()) + b0 * cfg.chunk_values(),
                                     {nb, 1, cfg.n_mels, cfg.frames()}, Device::CPU);
             std::vector<float> logits = model->forward(x).to_host();
-            for (size_t i = 0; i < logits.size(); ++i)
-                probs[size_t(b0) * size_t(G) + i] = sigmoid(logits[i]);
+            cpu::sigmoid_forward(int64_t(logits.size()), logits.data(),
+                                 &probs[size_t(b0) * size_t(G)]);
         }
         return probs;
     }
@@ -169,7 +158,6 @@ Tagger::Tagger(const Checkpoint& checkpoint, Device device, const PredictOptions
     Impl& m = *impl_;
     GNET_CHECK(options.batch >= 1, "--batch must be at least 1");
     m.meta = checkpoint.meta;
-    m.device = device;
     m.opt = options;
     if (m.opt.jobs <= 0) m.opt.jobs = int(std::max(1u, std::thread::hardware_concurrency()));
     m.cfg = config_from(m.meta.audio);
@@ -180,6 +168,7 @@ Tagger::Tagger(const Checkpoint& checkpoint, Device device, const PredictOptions
     mc.max_batch = options.batch;
     mc.height = m.cfg.n_mels;
     mc.width = m.cfg.frames();
+    mc.init_seed = std::nullopt;  // every weight comes from the checkpoint
     m.model = std::make_unique<ResNet18>(mc, device);
     load_checkpoint(checkpoint, *m.model);
     m.model->set_mode(Mode::Eval);

@@ -18,6 +18,7 @@
 #include "build_info.h"
 #include "kernels/error.h"
 #include "nn/atomic_file.h"
+#include "nn/json.h"
 #include "train/csv.h"
 #include "train/labels.h"
 #include "train/split.h"
@@ -86,22 +87,7 @@ std::string chunk_file_name(size_t track, int64_t chunk) {
 }
 
 std::string json_string(const std::string& s) {
-    std::string o = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            o += '\\';
-            o += char(c);
-        } else if (c == '\n') {
-            o += "\\n";
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            o += buf;
-        } else {
-            o += char(c);
-        }
-    }
-    return o + "\"";
+    return Json(s).dump();
 }
 
 void prepare_out_dir(const std::string& out_dir, bool force) {

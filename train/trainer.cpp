@@ -10,6 +10,7 @@
 
 #include "kernels/bce.h"
 #include "kernels/error.h"
+#include "kernels/sigmoid.h"
 #include "nn/atomic_file.h"
 #include "nn/checkpoint.h"
 #include "nn/json.h"
@@ -31,10 +32,6 @@ float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps) {
 }
 
 namespace {
-
-float sigmoid(float z) {
-    return float(1.0 / (1.0 + std::exp(-double(z))));
-}
 
 Tensor host_view(const float* p, Shape shape) {
     return Tensor::view(const_cast<float*>(p), std::move(shape), Device::CPU);
@@ -244,8 +241,7 @@ SplitEvaluation evaluate_split(ResNet18& model, const PreparedData& data,
                                          pos_weight.empty() ? nullptr : pos_weight.data(), &loss,
                                          nullptr);
         loss_sum += double(loss) * b->n;
-        for (size_t i = 0; i < z.size(); ++i)
-            ev.chunk_probs[size_t(done) * G + i] = sigmoid(z[i]);
+        cpu::sigmoid_forward(int64_t(z.size()), z.data(), &ev.chunk_probs[size_t(done) * G]);
         std::copy_n(b->y, size_t(b->n) * G, &targets[size_t(done) * G]);
         done += b->n;
     }
@@ -311,8 +307,8 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
     ResNet18Config cfg;
     cfg.num_genres = G;
     cfg.max_batch = o.batch;
+    cfg.init_seed = o.seed;
     ResNet18 model(cfg, o.device);
-    model.init(o.seed);
 
     std::vector<float> pos_weight;
     if (o.pos_weight == PosWeightMode::Auto) pos_weight = positive_weights(data, train_chunks);
@@ -400,8 +396,9 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
                                   ? last_path + " keeps epoch " + std::to_string(state.epoch)
                                   : std::string());
             std::vector<float> z = model.logits().to_host();
-            for (float v : z)
-                train_probs.push_back(sigmoid(v));
+            const size_t at = train_probs.size();
+            train_probs.resize(at + z.size());
+            cpu::sigmoid_forward(int64_t(z.size()), z.data(), &train_probs[at]);
             train_targets.insert(train_targets.end(), b->y, b->y + size_t(b->n) * G);
             loss_sum += double(loss) * b->n;
             seen += b->n;
