@@ -64,6 +64,16 @@ bool encode_png(PngSink& sink, const std::vector<png_bytep>& rows, uint32_t widt
 
 }  // namespace
 
+std::string encode_rgb_png(const uint8_t* rgb, uint32_t width, uint32_t height) {
+    std::vector<png_bytep> rows(height);
+    for (uint32_t y = 0; y < height; ++y)
+        rows[y] = const_cast<png_bytep>(rgb) + size_t(y) * width * 3;
+    PngSink sink;
+    if (!encode_png(sink, rows, width, height))
+        throw Error(std::string("libpng: ") + (sink.error[0] ? sink.error : "setup failed"));
+    return std::move(sink.bytes);
+}
+
 std::array<uint8_t, 3> viridis(float v) {
     if (!(v > 0.f)) v = 0.f;  // NaN -> 0
     if (v > 1.f) v = 1.f;
@@ -101,14 +111,13 @@ void write_spectrogram_png(const std::string& path, const float* spec, int64_t n
             }
         }
     }
-    std::vector<png_bytep> rows(height);
-    for (uint32_t y = 0; y < height; ++y)
-        rows[y] = pixels.data() + size_t(y) * width * 3;
-    PngSink sink;
-    if (!encode_png(sink, rows, width, height))
-        throw Error("cannot write PNG '" + path +
-                    "': " + (sink.error[0] ? sink.error : "libpng setup failed"));
-    write_file_atomic(path, sink.bytes);
+    std::string bytes;
+    try {
+        bytes = encode_rgb_png(pixels.data(), width, height);
+    } catch (const Error& e) {
+        throw Error("cannot write PNG '" + path + "': " + e.what());
+    }
+    write_file_atomic(path, bytes);
 }
 
 }  // namespace gnet

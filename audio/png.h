@@ -10,6 +10,10 @@
 
 namespace gnet {
 
+// Encodes width x height RGB pixels (3 bytes each, row-major) as PNG bytes; an Error with
+// libpng's reason on failure.
+std::string encode_rgb_png(const uint8_t* rgb, uint32_t width, uint32_t height);
+
 // The viridis colour of v (clamped to [0, 1]), interpolated between a table of control points.
 std::array<uint8_t, 3> viridis(float v);
 

@@ -1,15 +1,14 @@
-// curves.png: a tiny line plotter (RGB canvas, Bresenham lines, a 3x5 digit font) written with
-// libpng. Two panels: loss (top, y from 0 to the largest loss) and macro F1 (bottom, y from 0 to
-// 1); x = epochs 1..E. Blue = train, orange = validation. The number at the top left of a panel
+// curves.png: a tiny line plotter (RGB canvas, Bresenham lines, a 3x5 digit font) encoded by
+// audio/png.h. Two panels: loss (top, y from 0 to the largest loss) and macro F1 (bottom, y from 0
+// to 1); x = epochs 1..E. Blue = train, orange = validation. The number at the top left of a panel
 // is its y maximum, the one at the bottom right the last epoch.
-#include <png.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "audio/png.h"
 #include "kernels/error.h"
 #include "nn/atomic_file.h"
 #include "train/trainer.h"
@@ -74,29 +73,9 @@ class Canvas {
     std::vector<Rgb> px_;
 };
 
-void png_append(png_structp png, png_bytep data, png_size_t n) {
-    static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<const char*>(data), n);
-}
-void png_flush_noop(png_structp) {}
-
 std::string Canvas::png() const {
-    std::string bytes;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-    GNET_CHECK(png != nullptr, "libpng: png_create_write_struct failed");
-    png_infop info = png_create_info_struct(png);
-    if (!info || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        throw Error("libpng: encoding curves.png failed");
-    }
-    png_set_write_fn(png, &bytes, png_append, png_flush_noop);
-    png_set_IHDR(png, info, png_uint_32(w_), png_uint_32(h_), 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < h_; ++y)
-        png_write_row(png, reinterpret_cast<png_const_bytep>(&px_[size_t(y) * size_t(w_)]));
-    png_write_end(png, nullptr);
-    png_destroy_write_struct(&png, &info);
-    return bytes;
+    static_assert(sizeof(Rgb) == 3, "Canvas pixels are packed RGB");
+    return encode_rgb_png(reinterpret_cast<const uint8_t*>(px_.data()), uint32_t(w_), uint32_t(h_));
 }
 
 std::string short_number(double v) {
