@@ -9,8 +9,7 @@
 
 #include "audio/audio_files.h"
 #include "audio/chunk.h"
-#include "audio/decode.h"
-#include "audio/resample.h"
+#include "audio/load_audio.h"
 #include "audio/spectrogram.h"
 #include "kernels/error.h"
 #include "kernels/sigmoid.h"
@@ -113,9 +112,9 @@ struct Tagger::Impl {
     DecodedTrack decode(const std::string& path) const {
         DecodedTrack t;
         try {
-            DecodedAudio a = decode_audio(path);
-            t.duration_s = a.duration_seconds();
-            std::vector<float> mono = resample(a.mono, a.sample_rate, cfg.sample_rate);
+            LoadedAudio a = load_audio(path, cfg.sample_rate);
+            t.duration_s = a.duration_seconds;
+            const std::vector<float>& mono = a.samples;
             if (mono.empty()) throw Error(path + ": no audio samples");
             t.n_chunks =
                 int(chunk_count(int64_t(mono.size()), cfg.chunk_samples(), Remainder::PadIfShort));

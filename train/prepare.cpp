@@ -11,9 +11,8 @@
 #include <thread>
 
 #include "audio/chunk.h"
-#include "audio/decode.h"
+#include "audio/load_audio.h"
 #include "audio/npy.h"
-#include "audio/resample.h"
 #include "audio/spectrogram.h"
 #include "build_info.h"
 #include "kernels/error.h"
@@ -166,15 +165,15 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
             if (i >= n) break;
             const std::string path = (fs::path(opt.audio_dir) / labels.tracks[i].path).string();
             try {
-                DecodedAudio a = decode_audio(path);
-                results[i].seconds = a.duration_seconds();
-                std::vector<float> mono = resample(a.mono, a.sample_rate, cfg.sample_rate);
+                LoadedAudio a = load_audio(path, cfg.sample_rate);
+                results[i].seconds = a.duration_seconds;
+                const std::vector<float>& mono = a.samples;
                 int64_t n_chunks =
                     chunk_count(int64_t(mono.size()), cfg.chunk_samples(), Remainder::Drop);
                 if (n_chunks == 0) {
                     char buf[64];
                     std::snprintf(buf, sizeof buf, "%.1f s is shorter than one %d s chunk",
-                                  a.duration_seconds(), cfg.chunk_seconds);
+                                  a.duration_seconds, cfg.chunk_seconds);
                     throw Error(path + ": " + buf);
                 }
                 std::vector<float> chunks = make_chunks(mono, cfg.chunk_samples(), Remainder::Drop);
