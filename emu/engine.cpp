@@ -33,6 +33,20 @@
 
 #include "emu/runtime_internal.h"
 
+#if defined(BOOST_USE_UCONTEXT)
+// Debian's Boost.Context library is built for fcontext. Its header-only ucontext variant (used
+// under AddressSanitizer, which it tells about every stack switch) needs the per-thread "current
+// record" that a ucontext build of the library would define: every host thread starts in a main
+// context record of its own.
+namespace boost::context::detail {
+fiber_activation_record*& fiber_activation_record::current() noexcept {
+    thread_local std::unique_ptr<fiber_activation_record> main_record(new fiber_activation_record);
+    thread_local fiber_activation_record* current_record = main_record.get();
+    return current_record;
+}
+}  // namespace boost::context::detail
+#endif
+
 namespace gnet::emu {
 
 thread_local const uint3* tls_thread_idx = nullptr;
@@ -202,6 +216,11 @@ thread_local Worker* tls_worker = nullptr;
 thread_local Lane* tls_lane = nullptr;
 
 Worker& worker() {
+#if defined(BOOST_USE_UCONTEXT)
+    // Thread-locals die in reverse order of construction: the main-context record must be made
+    // first, since the Worker's destructor still switches to its fibers to let them finish.
+    ctx::detail::fiber_activation_record::current();
+#endif
     thread_local Worker w;
     tls_worker = &w;
     return w;
