@@ -11,13 +11,6 @@ namespace gnet::cli {
 
 namespace {
 
-double round4(double p) {
-    return std::round(p * 1e4) / 1e4;
-}
-double round2(double p) {
-    return std::round(p * 1e2) / 1e2;
-}
-
 std::string clock_time(double s) {
     long t = long(std::floor(s + 1e-9));
     char buf[32];
@@ -25,12 +18,12 @@ std::string clock_time(double s) {
     return buf;
 }
 
-Json genres_json(const std::vector<GenreScore>& scores) {
-    Json a = Json::array();
+// Probabilities at full float precision (the shortest decimal that reads back as the float).
+OrderedJson genres_json(const std::vector<GenreScore>& scores) {
+    OrderedJson a = OrderedJson::array();
     for (const GenreScore& s : scores)
-        a.push_back(Json::object({{"genre", Json(s.genre)},
-                                  {"probability", Json(round4(s.probability))},
-                                  {"predicted", Json(s.predicted)}}));
+        a.push_back(
+            {{"genre", s.genre}, {"probability", s.probability}, {"predicted", s.predicted}});
     return a;
 }
 
@@ -74,20 +67,20 @@ void PredictPrinter::begin() {
 
 void PredictPrinter::track(const TrackPrediction& t) {
     if (format_ == OutputFormat::Json) {
-        Json o = Json::object({{"file", Json(t.file)},
-                               {"duration_s", Json(round2(t.duration_s))},
-                               {"chunks", Json(t.chunks)},
-                               {"strategy", Json(aggregation_name(t.strategy))},
-                               {"genres", genres_json(t.genres)}});
+        OrderedJson o = {{"file", t.file},
+                         {"duration_s", t.duration_s},
+                         {"chunks", t.chunks},
+                         {"strategy", aggregation_name(t.strategy)},
+                         {"genres", genres_json(t.genres)}};
         if (segments_) {
-            Json segs = Json::array();
+            OrderedJson segs = OrderedJson::array();
             for (const SegmentPrediction& s : t.segments)
-                segs.push_back(Json::object({{"start_s", Json(round2(s.start_s))},
-                                             {"end_s", Json(round2(s.end_s))},
-                                             {"genres", genres_json(s.genres)}}));
-            o.set("segments", std::move(segs));
+                segs.push_back({{"start_s", s.start_s},
+                                {"end_s", s.end_s},
+                                {"genres", genres_json(s.genres)}});
+            o["segments"] = std::move(segs);
         }
-        out_ << (count_ ? ",\n  " : "\n  ") << o.dump();
+        out_ << (count_ ? ",\n  " : "\n  ") << json_dump(o);
     } else if (format_ == OutputFormat::Csv) {
         auto row = [&](const std::string& kind, double a, double b, int chunks,
                        const std::vector<GenreScore>& scores) {

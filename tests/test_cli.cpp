@@ -59,7 +59,7 @@ TEST_CASE("gnet bench runs a chosen suite, prints a table and writes JSON") {
     REQUIRE(r.exit_code == 0);
     CHECK(r.out.find("batchnorm_forward_train") != std::string::npos);
     CHECK(r.out.find("GB/s") != std::string::npos);
-    gnet::Json doc = gnet::Json::parse(gnet::test::read_text(dir.file("b.json")));
+    gnet::Json doc = gnet::json_parse(gnet::test::read_text(dir.file("b.json")));
     REQUIRE(doc.is_array());
     REQUIRE(doc.size() == 1);
     CHECK(doc.at(size_t(0)).at("git_commit").is_string());

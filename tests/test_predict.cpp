@@ -97,43 +97,43 @@ TEST_CASE("gnet predict: table, json, csv, segments, folders, bad files, short t
                  q(model) + " --device cpu --format json --segments --strategy max");
     REQUIRE(json.exit_code == 0);
     CHECK(json.err.find("short.wav is shorter than one chunk") != std::string::npos);
-    Json doc = Json::parse(json.out);
+    Json doc = json_parse(json.out);
     REQUIRE(doc.is_array());
     REQUIRE(doc.size() == 2);
     const Json& a = doc.at(size_t(0));
-    CHECK(a.at("file").as_string() == dir.file("music/a.wav"));
-    CHECK(a.at("duration_s").as_number() == doctest::Approx(21.0));
-    CHECK(a.at("chunks").as_int() == 2);
-    CHECK(a.at("strategy").as_string() == "max");
+    CHECK(a.at("file").get<std::string>() == dir.file("music/a.wav"));
+    CHECK(a.at("duration_s").get<double>() == doctest::Approx(21.0));
+    CHECK(a.at("chunks").get<int64_t>() == 2);
+    CHECK(a.at("strategy").get<std::string>() == "max");
     const Json& genres = a.at("genres");
     REQUIRE(genres.size() == 3);
     double prev = 2;
     for (size_t i = 0; i < 3; ++i) {
         const Json& g = genres.at(i);
-        double p = g.at("probability").as_number();
+        double p = g.at("probability").get<double>();
         CHECK(p <= prev);
         CHECK(p >= 0);
         CHECK(p <= 1);
         prev = p;
-        if (g.at("genre").as_string() == "drone") CHECK(g.at("predicted").as_bool());
-        if (g.at("genre").as_string() == "chime") CHECK_FALSE(g.at("predicted").as_bool());
+        if (g.at("genre").get<std::string>() == "drone") CHECK(g.at("predicted").get<bool>());
+        if (g.at("genre").get<std::string>() == "chime") CHECK_FALSE(g.at("predicted").get<bool>());
     }
     const Json& segs = a.at("segments");
     REQUIRE(segs.size() == 2);
-    CHECK(segs.at(size_t(1)).at("start_s").as_number() == 10.0);
-    CHECK(segs.at(size_t(1)).at("end_s").as_number() == 20.0);
+    CHECK(segs.at(size_t(1)).at("start_s").get<double>() == 10.0);
+    CHECK(segs.at(size_t(1)).at("end_s").get<double>() == 20.0);
     // max over segments equals the track score, genre by genre
     for (size_t i = 0; i < 3; ++i) {
-        const std::string g = genres.at(i).at("genre").as_string();
+        const std::string g = genres.at(i).at("genre").get<std::string>();
         double best = 0;
         for (size_t s = 0; s < 2; ++s)
             for (size_t j = 0; j < 3; ++j)
-                if (segs.at(s).at("genres").at(j).at("genre").as_string() == g)
-                    best =
-                        std::max(best, segs.at(s).at("genres").at(j).at("probability").as_number());
-        CHECK(genres.at(i).at("probability").as_number() == doctest::Approx(best).epsilon(1e-3));
+                if (segs.at(s).at("genres").at(j).at("genre").get<std::string>() == g)
+                    best = std::max(best,
+                                    segs.at(s).at("genres").at(j).at("probability").get<double>());
+        CHECK(genres.at(i).at("probability").get<double>() == doctest::Approx(best).epsilon(1e-3));
     }
-    CHECK(doc.at(size_t(1)).at("chunks").as_int() == 1);
+    CHECK(doc.at(size_t(1)).at("chunks").get<int64_t>() == 1);
 
     auto csv = run_gnet("predict " + q(dir.file("music/a.wav")) + " -m " + q(model) +
                         " --device cpu --format csv --segments --threshold 0");
@@ -152,7 +152,7 @@ TEST_CASE("gnet predict: table, json, csv, segments, folders, bad files, short t
                           " -m " + q(model) + " --device cpu --format json");
     CHECK(mixed.exit_code == 1);
     CHECK(mixed.err.find("bad.mp3") != std::string::npos);
-    CHECK(Json::parse(mixed.out).size() == 1);
+    CHECK(json_parse(mixed.out).size() == 1);
 
     auto missing = run_gnet("predict " + q(dir.file("nope.wav")) + " -m " + q(model));
     CHECK(missing.exit_code == 1);
@@ -166,8 +166,14 @@ TEST_CASE("gnet predict: genre-count mismatch and bad checkpoints are one-line e
     gnet::test::write_text(dir.file("two.txt"), "rock\npop\n");
     auto r = run_gnet("predict " + q(dir.file("a.wav")) + " -m " + q(model) + " --genres " +
                       q(dir.file("two.txt")) + " --device cpu");
-    // The checkpoint names its genres; a --genres file is only used when it has none.
-    CHECK(r.exit_code == 0);
+    // The checkpoint names its genres: a --genres file that differs is refused, not ignored
+    // (issue 17); the same names are accepted.
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("has its own genre names") != std::string::npos);
+    gnet::test::write_text(dir.file("same.txt"), "pulse\ndrone\nchime\n");
+    auto same = run_gnet("predict " + q(dir.file("a.wav")) + " -m " + q(model) + " --genres " +
+                         q(dir.file("same.txt")) + " --device cpu");
+    CHECK(same.exit_code == 0);
 
     std::string raw = gnet::test::read_text(model);
     gnet::test::write_text(dir.file("trunc.safetensors"), raw.substr(0, raw.size() / 2));

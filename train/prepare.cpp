@@ -85,10 +85,6 @@ std::string chunk_file_name(size_t track, int64_t chunk) {
     return buf;
 }
 
-std::string json_string(const std::string& s) {
-    return Json(s).dump();
-}
-
 void prepare_out_dir(const std::string& out_dir, bool force) {
     std::error_code ec;
     const char* ours[] = {"manifest.csv", "genres.txt", "prepare.json",
@@ -328,37 +324,37 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
 
     summary.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    std::string json = "{\n";
-    json += "  \"gnet_version\": " + json_string(GNET_VERSION_STRING) + ",\n";
-    json += "  \"gnet_commit\": " + json_string(GNET_GIT_COMMIT) + ",\n";
-    json += "  \"audio_dir\": " + json_string(fs::absolute(opt.audio_dir).string()) + ",\n";
-    json += "  \"labels\": " +
-            (opt.labels_csv.empty() ? std::string("\"folders\"") : json_string(opt.labels_csv)) +
-            ",\n";
-    json += "  \"val_fraction\": " + std::to_string(opt.val_fraction) + ",\n";
-    json += "  \"seed\": " + std::to_string(opt.seed) + ",\n";
-    json += "  \"device\": " + json_string(device_name(opt.device)) + ",\n";
-    json += "  \"sample_rate\": " + std::to_string(cfg.sample_rate) + ",\n";
-    json += "  \"n_fft\": " + std::to_string(cfg.n_fft) + ",\n";
-    json += "  \"hop_length\": " + std::to_string(cfg.hop) + ",\n";
-    json += "  \"window\": \"hann (periodic)\",\n";
-    json += "  \"center\": true,\n  \"pad_mode\": \"constant\",\n  \"power\": 2.0,\n";
-    json += "  \"n_mels\": " + std::to_string(cfg.n_mels) + ",\n";
-    json += "  \"mel_scale\": \"slaney\",\n  \"mel_norm\": \"slaney\",\n";
-    json += "  \"fmin\": " + std::to_string(cfg.fmin) + ",\n";
-    json += "  \"fmax\": " + std::to_string(cfg.fmax) + ",\n";
-    json += "  \"top_db\": " + std::to_string(cfg.top_db) + ",\n";
-    json += "  \"amin\": 1e-10,\n";
-    json += "  \"normalisation\": \"minmax_per_chunk\",\n";
-    json += "  \"chunk_seconds\": " + std::to_string(cfg.chunk_seconds) + ",\n";
-    json += "  \"remainder\": \"drop\",\n";
-    json += "  \"shape\": [" + std::to_string(cfg.n_mels) + ", " + std::to_string(cfg.frames()) +
-            "],\n";
-    json += "  \"tracks_used\": " + std::to_string(summary.tracks_used) + ",\n";
-    json += "  \"tracks_skipped\": " + std::to_string(summary.skipped.size()) + ",\n";
-    json += "  \"chunks_train\": " + std::to_string(summary.chunks_train) + ",\n";
-    json += "  \"chunks_val\": " + std::to_string(summary.chunks_val) + "\n}\n";
-    write_file_atomic((out / "prepare.json").string(), json);
+    OrderedJson json;
+    json["gnet_version"] = GNET_VERSION_STRING;
+    json["gnet_commit"] = GNET_GIT_COMMIT;
+    json["audio_dir"] = fs::absolute(opt.audio_dir).string();
+    json["labels"] = opt.labels_csv.empty() ? std::string("folders") : opt.labels_csv;
+    json["val_fraction"] = opt.val_fraction;
+    json["seed"] = opt.seed;
+    json["device"] = device_name(opt.device);
+    json["sample_rate"] = cfg.sample_rate;
+    json["n_fft"] = cfg.n_fft;
+    json["hop_length"] = cfg.hop;
+    json["window"] = "hann (periodic)";
+    json["center"] = true;
+    json["pad_mode"] = "constant";
+    json["power"] = 2.0;
+    json["n_mels"] = cfg.n_mels;
+    json["mel_scale"] = "slaney";
+    json["mel_norm"] = "slaney";
+    json["fmin"] = cfg.fmin;
+    json["fmax"] = cfg.fmax;
+    json["top_db"] = cfg.top_db;
+    json["amin"] = 1e-10;
+    json["normalisation"] = "minmax_per_chunk";
+    json["chunk_seconds"] = cfg.chunk_seconds;
+    json["remainder"] = "drop";
+    json["shape"] = {cfg.n_mels, cfg.frames()};
+    json["tracks_used"] = summary.tracks_used;
+    json["tracks_skipped"] = summary.skipped.size();
+    json["chunks_train"] = summary.chunks_train;
+    json["chunks_val"] = summary.chunks_val;
+    write_file_atomic((out / "prepare.json").string(), json_dump(json, 2) + "\n");
     write_file_atomic((out / "manifest.csv").string(), manifest);
     return summary;
 }

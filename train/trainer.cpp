@@ -132,47 +132,51 @@ struct RunState {
     std::vector<EpochRecord> history;
 };
 
-Json run_state_json(const RunState& s) {
-    Json j = Json::object();
-    j.set("epoch", s.epoch);
-    j.set("best_epoch", s.best_epoch);
-    j.set("best_f1", s.best_f1);
-    j.set("bad_epochs", s.bad_epochs);
-    Json h = Json::array();
-    for (const EpochRecord& e : s.history) {
-        Json r = Json::object();
-        r.set("epoch", e.epoch);
-        r.set("lr", e.lr);
-        r.set("train_loss", e.train_loss);
-        r.set("train_macro_f1", e.train_macro_f1);
-        r.set("val_loss", e.val_loss);
-        r.set("val_f1", e.val_f1);
-        r.set("seconds", e.seconds);
-        h.push_back(std::move(r));
-    }
-    j.set("history", std::move(h));
+OrderedJson run_state_json(const RunState& s) {
+    OrderedJson j = {{"epoch", s.epoch},
+                     {"best_epoch", s.best_epoch},
+                     {"best_f1", s.best_f1},
+                     {"bad_epochs", s.bad_epochs}};
+    OrderedJson h = OrderedJson::array();
+    for (const EpochRecord& e : s.history)
+        h.push_back({{"epoch", e.epoch},
+                     {"lr", e.lr},
+                     {"train_loss", e.train_loss},
+                     {"train_macro_f1", e.train_macro_f1},
+                     {"val_loss", e.val_loss},
+                     {"val_f1", e.val_f1},
+                     {"seconds", e.seconds}});
+    j["history"] = std::move(h);
     return j;
 }
 
 RunState parse_run_state(const std::string& text, const std::string& path) {
     try {
-        Json j = Json::parse(text);
+        JsonLimits limits;
+        limits.max_bytes = size_t(16) << 20;
+        limits.max_depth = 4;
+        Json j = json_parse(text, limits);
         RunState s;
-        s.epoch = int(j.at("epoch").as_int());
-        s.best_epoch = int(j.at("best_epoch").as_int());
-        s.best_f1 = j.at("best_f1").as_number();
-        s.bad_epochs = int(j.at("bad_epochs").as_int());
-        for (const Json& r : j.at("history").as_array()) {
+        s.epoch = int(json_int(json_key(j, "epoch"), "'epoch'"));
+        s.best_epoch = int(json_int(json_key(j, "best_epoch"), "'best_epoch'"));
+        s.best_f1 = json_number(json_key(j, "best_f1"), "'best_f1'");
+        s.bad_epochs = int(json_int(json_key(j, "bad_epochs"), "'bad_epochs'"));
+        const Json& history = json_key(j, "history");
+        if (!history.is_array()) throw JsonError("JSON: 'history' must be an array");
+        for (const Json& r : history) {
             EpochRecord e;
-            e.epoch = int(r.at("epoch").as_int());
-            e.lr = r.at("lr").as_number();
-            e.train_loss = r.at("train_loss").as_number();
-            e.train_macro_f1 = r.at("train_macro_f1").as_number();
-            e.val_loss = r.at("val_loss").as_number();
-            e.val_f1 = r.at("val_f1").as_number();
-            e.seconds = r.at("seconds").as_number();
+            e.epoch = int(json_int(json_key(r, "epoch"), "'epoch'"));
+            e.lr = json_number(json_key(r, "lr"), "'lr'");
+            e.train_loss = json_number(json_key(r, "train_loss"), "'train_loss'");
+            e.train_macro_f1 = json_number(json_key(r, "train_macro_f1"), "'train_macro_f1'");
+            e.val_loss = json_number(json_key(r, "val_loss"), "'val_loss'");
+            e.val_f1 = json_number(json_key(r, "val_f1"), "'val_f1'");
+            e.seconds = json_number(json_key(r, "seconds"), "'seconds'");
             s.history.push_back(e);
         }
+        if (s.epoch < 0 || s.epoch > 1000000 || int(s.history.size()) != s.epoch)
+            throw JsonError("JSON: epoch " + std::to_string(s.epoch) + " with " +
+                            std::to_string(s.history.size()) + " history rows");
         return s;
     } catch (const JsonError& e) {
         throw Error(path + ": metadata gnet.train_state: " + e.what());
@@ -181,26 +185,23 @@ RunState parse_run_state(const std::string& text, const std::string& path) {
 
 const char* kStateKey = "gnet.train_state";
 
-Json options_json(const TrainOptions& o, const PreparedData& data) {
-    Json j = Json::object();
-    j.set("data", o.data_dir);
-    j.set("out", o.out_dir);
-    j.set("epochs", o.epochs);
-    j.set("batch", o.batch);
-    j.set("lr", double(o.lr));
-    j.set("weight_decay", double(o.weight_decay));
-    j.set("optimizer", o.optimizer == AdamMode::AdamW ? "adamw" : "adam");
-    j.set("schedule", o.schedule == Schedule::Cosine ? "cosine" : "constant");
-    j.set("seed", int64_t(o.seed));
-    j.set("device", device_name(o.device));
-    j.set("tune_thresholds", o.tune_thresholds);
-    j.set("pos_weight", o.pos_weight == PosWeightMode::Auto ? "auto" : "none");
-    j.set("spec_augment", o.spec_augment);
-    j.set("patience", o.patience);
-    Json g = Json::array();
-    for (const std::string& name : data.genres)
-        g.push_back(name);
-    j.set("genres", std::move(g));
+OrderedJson options_json(const TrainOptions& o, const PreparedData& data) {
+    OrderedJson j;
+    j["data"] = o.data_dir;
+    j["out"] = o.out_dir;
+    j["epochs"] = o.epochs;
+    j["batch"] = o.batch;
+    j["lr"] = double(o.lr);
+    j["weight_decay"] = double(o.weight_decay);
+    j["optimizer"] = o.optimizer == AdamMode::AdamW ? "adamw" : "adam";
+    j["schedule"] = o.schedule == Schedule::Cosine ? "cosine" : "constant";
+    j["seed"] = o.seed;
+    j["device"] = device_name(o.device);
+    j["tune_thresholds"] = o.tune_thresholds;
+    j["pos_weight"] = o.pos_weight == PosWeightMode::Auto ? "auto" : "none";
+    j["spec_augment"] = o.spec_augment;
+    j["patience"] = o.patience;
+    j["genres"] = data.genres;
     return j;
 }
 
@@ -332,7 +333,7 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
         state = parse_run_state(it->second, opt_path);
         int last_epoch = -1;
         try {
-            last_epoch = int(Json::parse(last.meta.train).at("epoch").as_int());
+            last_epoch = int(json_int(json_key(json_parse(last.meta.train), "epoch"), "epoch"));
         } catch (const JsonError&) {
         }
         if (last_epoch != state.epoch)
@@ -358,7 +359,7 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
             return r;
         }
     }
-    write_file_atomic(dir + "/config.json", options_json(o, data).dump() + "\n");
+    write_file_atomic(dir + "/config.json", json_dump(options_json(o, data), 2) + "\n");
 
     LoaderOptions lo;
     lo.batch = o.batch;
@@ -453,14 +454,14 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
         CheckpointMeta meta;
         meta.genres = data.genres;
         meta.thresholds = thresholds;
-        Json prov = options_json(o, data);
-        prov.set("epoch", epoch);
-        prov.set("val_track_mean_macro_f1", rec.val_f1);
-        meta.train = prov.dump();
+        OrderedJson prov = options_json(o, data);
+        prov["epoch"] = epoch;
+        prov["val_track_mean_macro_f1"] = rec.val_f1;
+        meta.train = json_dump(prov);
         write_checkpoint(last_path, model, meta);
         if (improved) write_checkpoint(best_path, model, meta);
         StFile opt_state = model.optimizer_state();
-        opt_state.metadata[kStateKey] = run_state_json(state).dump();
+        opt_state.metadata[kStateKey] = json_dump(run_state_json(state));
         safetensors_write(opt_path, opt_state);
         csv_text += csv_line(
             metrics_row(rec, seen / std::max(train_seconds, 1e-9), train_report, val, tuned_f1));
