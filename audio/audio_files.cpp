@@ -11,8 +11,11 @@ namespace fs = std::filesystem;
 namespace gnet {
 
 bool is_audio_file(const std::string& path) {
-    static const char* const kExtensions[] = {".wav", ".flac", ".ogg", ".oga",  ".opus", ".mp3",
-                                              ".au",  ".snd",  ".aif", ".aiff", ".aifc"};
+    // libsndfile's formats, then what FFmpeg decodes (audio/decode.h).
+    static const char* const kExtensions[] = {
+        ".wav",  ".flac", ".ogg", ".oga", ".opus", ".mp3", ".au",  ".snd", ".aif", ".aiff",
+        ".aifc", ".w64",  ".caf", ".m4a", ".m4b",  ".mp4", ".mov", ".aac", ".wma", ".asf",
+        ".mka",  ".webm", ".ape", ".wv",  ".mp2",  ".tta", ".ac3", ".mpc", ".amr"};
     std::string ext = fs::path(path).extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(),
                    [](unsigned char c) { return char(std::tolower(c)); });

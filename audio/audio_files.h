@@ -7,7 +7,9 @@
 
 namespace gnet {
 
-// By extension, case-insensitive: wav, flac, ogg, oga, opus, mp3, au, snd, aif, aiff, aifc.
+// By extension, case-insensitive: libsndfile's (wav, flac, ogg, oga, opus, mp3, au, snd, aif,
+// aiff, aifc, w64, caf) and FFmpeg's (m4a, m4b, mp4, mov, aac, wma, asf, mka, webm, ape, wv,
+// mp2, tta, ac3, mpc, amr).
 bool is_audio_file(const std::string& path);
 
 // Every audio file under `dir`, recursively, as paths relative to `dir` ('/'-separated), sorted
