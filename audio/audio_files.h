@@ -15,6 +15,11 @@ bool is_audio_file(const std::string& path);
 // Every audio file under `dir`, recursively, as paths relative to `dir` ('/'-separated), sorted
 // bytewise. Hidden files and folders (starting with '.') are skipped. An Error when `dir` is not
 // a readable folder.
+// Links to files count as the file at the link's own path (never the target's).
 std::vector<std::string> list_audio_files(const std::string& dir);
+
+// Every non-hidden entry under `dir` that is not a folder (regular files, links, FIFOs, ...), the
+// same way: relative, sorted, lexical.
+std::vector<std::string> list_files(const std::string& dir);
 
 }  // namespace gnet

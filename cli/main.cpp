@@ -9,6 +9,7 @@
 #include "build_info.h"
 #include "cli/commands.h"
 #include "kernels/error.h"
+#include "train/interrupt.h"
 
 namespace gnet::cli {
 
@@ -52,6 +53,9 @@ int main(int argc, char** argv) {
         if (e.get_exit_code() == 0) return app.exit(e);
         std::cerr << "gnet: " << e.what() << " (see 'gnet --help')\n";
         return 2;
+    } catch (const gnet::Interrupted& e) {
+        std::cerr << "\ngnet: " << e.what() << "\n";
+        return 130;
     } catch (const gnet::UsageError& e) {
         std::cerr << "gnet: " << e.what() << "\n";
         return 2;
