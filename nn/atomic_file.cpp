@@ -122,6 +122,11 @@ int remove_stale_temporaries(const std::string& dir) {
     return removed;
 }
 
+void rename_file(const std::string& from, const std::string& to) {
+    if (std::rename(from.c_str(), to.c_str()) != 0)
+        throw Error(to + ": cannot move " + from + " into place: " + errno_text());
+}
+
 void create_folders(const std::string& path) {
     std::error_code ec;
     std::filesystem::create_directories(path, ec);

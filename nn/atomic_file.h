@@ -62,6 +62,9 @@ class DirectoryLock {
 // what a killed write leaves behind. Returns how many were removed.
 int remove_stale_temporaries(const std::string& dir);
 
+// rename(2) with an Error naming both files on failure.
+void rename_file(const std::string& from, const std::string& to);
+
 // Creates `path`'s parent folders; an Error naming the folder on failure.
 void create_folders(const std::string& path);
 
