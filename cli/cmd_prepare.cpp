@@ -68,7 +68,7 @@ void register_prepare(CLI::App& app, Context&) {
     cmd->add_option("--seed", args->opt.seed, "Seed of the train/validation split")
         ->capture_default_str();
     cmd->add_option("--jobs,-j", args->opt.jobs, "Decoding threads (0 = all cores)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(non_negative_integer())
         ->capture_default_str();
     cmd->add_flag("--force", args->opt.force,
                   "Rebuild DATA_DIR if it already holds a data set (the old one is replaced only "

@@ -62,17 +62,17 @@ void register_train(CLI::App& app, Context&) {
                     "config.json, curves.png")
         ->capture_default_str();
     cmd->add_option("--epochs", args->opt.epochs, "Epochs to train (in total, when resuming)")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_integer())
         ->capture_default_str();
     cmd->add_option("--batch", args->opt.batch,
                     "Batch size (lower it when the GPU runs out of memory)")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_integer())
         ->capture_default_str();
     cmd->add_option("--lr", args->opt.lr, "Learning rate")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_real())
         ->capture_default_str();
     cmd->add_option("--weight-decay", args->opt.weight_decay, "Weight decay")
-        ->check(CLI::NonNegativeNumber)
+        ->check(non_negative_real())
         ->capture_default_str();
     cmd->add_option("--optimizer", args->optimizer,
                     "adam (L2 in the gradient) or adamw (decoupled)")
@@ -100,10 +100,10 @@ void register_train(CLI::App& app, Context&) {
                   "Random time and frequency masks on training batches");
     cmd->add_option("--patience", args->opt.patience,
                     "Stop after N epochs without a better validation F1 (0 = never)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(non_negative_integer())
         ->capture_default_str();
     cmd->add_option("--workers", args->opt.workers, "Data loading threads")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_integer())
         ->capture_default_str();
     cmd->footer(
         "Examples:\n"

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "kernels/error.h"
 #include "nn/json.h"
@@ -30,6 +31,16 @@ OrderedJson genres_json(const std::vector<GenreScore>& scores) {
 std::string fixed(double v, int digits) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+// The shortest text that reads back as the same float.
+std::string full_precision(float v) {
+    char buf[32];
+    for (int prec = 6; prec <= 9; ++prec) {
+        std::snprintf(buf, sizeof buf, "%.*g", prec, double(v));
+        if (std::strtof(buf, nullptr) == v) break;
+    }
     return buf;
 }
 
@@ -72,6 +83,8 @@ void PredictPrinter::track(const TrackPrediction& t) {
                          {"chunks", t.chunks},
                          {"strategy", aggregation_name(t.strategy)},
                          {"genres", genres_json(t.genres)}};
+        if (t.mostly_padding)
+            o["note"] = "shorter than half a chunk: mostly zero padding, no genre marked";
         if (segments_) {
             OrderedJson segs = OrderedJson::array();
             for (const SegmentPrediction& s : t.segments)
@@ -92,7 +105,7 @@ void PredictPrinter::track(const TrackPrediction& t) {
                                           predicted_list(scores, genres_)};
             for (const std::string& g : genres_)
                 for (const GenreScore& s : scores)
-                    if (s.genre == g) r.push_back(fixed(s.probability, 4));
+                    if (s.genre == g) r.push_back(full_precision(s.probability));
             out_ << csv_line(r);
         };
         row("track", 0.0, t.duration_s, t.chunks, t.genres);
@@ -105,6 +118,7 @@ void PredictPrinter::track(const TrackPrediction& t) {
                       t.chunks == 1 ? "" : "s", clock_time(t.duration_s).c_str(),
                       aggregation_name(t.strategy));
         out_ << (count_ ? "\n" : "") << t.file << head << "\n";
+        if (t.mostly_padding) out_ << "  (mostly zero padding: scores shown, no genre marked)\n";
         size_t w = 5;
         for (const std::string& g : genres_)
             w = std::max(w, g.size());
@@ -127,6 +141,14 @@ void PredictPrinter::track(const TrackPrediction& t) {
             }
         }
     }
+    ++count_;
+    out_.flush();
+}
+
+void PredictPrinter::error(const std::string& file, const std::string& reason) {
+    if (format_ != OutputFormat::Json) return;
+    OrderedJson o = {{"file", file}, {"error", reason}};
+    out_ << (count_ ? ",\n  " : "\n  ") << json_dump(o);
     ++count_;
     out_.flush();
 }

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -14,6 +16,7 @@
 #include "nn/json.h"
 #include "tests/helpers.h"
 #include "train/synthetic_data.h"
+#include "train/trainer.h"
 
 using namespace gnet;
 using gnet::test::run_gnet;
@@ -139,4 +142,31 @@ TEST_CASE("Ctrl-C during train: exit 130 with how to continue; --resume continue
     auto r = run_gnet(train_args(data, run) + "--epochs 2 --resume");
     INFO(r.out, r.err);
     CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("curves.png: a labelled Cairo figure, non-finite values leave gaps (17)") {
+    TempDir tmp;
+    std::vector<EpochRecord> h;
+    for (int e = 1; e <= 12; ++e) {
+        EpochRecord r;
+        r.epoch = e;
+        r.train_loss = 0.7 / e;
+        r.val_loss = e == 5 ? NAN : 0.8 / std::sqrt(double(e));
+        r.train_macro_f1 = 1.0 - 0.8 / e;
+        r.val_f1 = e == 7 ? 0.9 : 0.5 + 0.02 * e;
+        h.push_back(r);
+    }
+    write_curves_png(tmp.file("c.png"), h);
+    const std::string png = gnet::test::read_text(tmp.file("c.png"));
+    REQUIRE(png.size() > 1000);
+    CHECK(png.substr(1, 3) == "PNG");
+    auto be32 = [&](size_t at) {
+        return (uint32_t(uint8_t(png[at])) << 24) | (uint32_t(uint8_t(png[at + 1])) << 16) |
+               (uint32_t(uint8_t(png[at + 2])) << 8) | uint32_t(uint8_t(png[at + 3]));
+    };
+    CHECK(be32(16) == 900);
+    CHECK(be32(20) == 720);
+    if (const char* keep = std::getenv("GNET_KEEP_PICTURES"))
+        fs::copy_file(tmp.file("c.png"), std::string(keep) + "/curves.png",
+                      fs::copy_options::overwrite_existing);
 }

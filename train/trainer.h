@@ -11,7 +11,8 @@
 //                          of the curves) for --resume
 //   metrics.csv            one row per epoch, every figure (n/a cells are empty)
 //   config.json            the options of the run
-//   curves.png             loss (top) and macro F1 (bottom) per epoch; blue = train, orange = val
+//   curves.png             loss (top) and macro F1 (bottom) per epoch, train vs validation,
+//                          labelled, with the best epoch marked (train/curves.cpp)
 // An epoch is committed as one unit (both files written as *.next.safetensors, then renamed), the
 // run folder is locked for the run, and stale temporaries of killed runs are removed.
 // Resuming takes the run's options from config.json (a conflicting option given on the command
