@@ -60,7 +60,9 @@ struct Series {
 
 void panel(cairo_t* cr, double x0, double y0, double w, double h, int epochs, double ymax,
            const char* ylabel, const std::vector<Series>& series, int best_epoch) {
-    auto px = [&](double e) { return x0 + (epochs <= 1 ? w / 2 : (e - 1) / (epochs - 1) * w); };
+    // Half an epoch of margin on each side: the first and last points (and a best epoch at
+    // either end) stay clear of the frame.
+    auto px = [&](double e) { return x0 + (e - 0.5) / epochs * w; };
     auto py = [&](double v) { return y0 + h - std::clamp(v / ymax, 0.0, 1.0) * h; };
     cairo_set_line_width(cr, 1);
     cairo_set_font_size(cr, 12);
