@@ -521,7 +521,17 @@ void print_prepare_report(const PrepareSummary& s, std::ostream& out) {
                   (long long)(s.chunks_train + s.chunks_val), s.wall_seconds,
                   double(s.tracks_used) / secs, s.audio_seconds / secs, s.skipped.size());
     out << line;
-    if (!s.not_used.empty()) out << "; " << s.not_used.size() << " more files found but not used";
+    if (!s.not_used.empty()) {
+        size_t not_audio = 0;
+        for (const SkippedTrack& t : s.not_used)
+            not_audio += t.reason.rfind("not an audio file", 0) == 0;
+        const size_t unlabelled = s.not_used.size() - not_audio;
+        out << "; not used: ";
+        if (unlabelled)
+            out << unlabelled << " audio file" << (unlabelled == 1 ? "" : "s") << " without a label"
+                << (not_audio ? ", " : "");
+        if (not_audio) out << not_audio << " other file" << (not_audio == 1 ? "" : "s");
+    }
     out << "\n";
     if (!s.capped.empty())
         out << s.capped.size() << " long track" << (s.capped.size() == 1 ? "" : "s")
