@@ -11,8 +11,11 @@ namespace fs = std::filesystem;
 namespace gnet {
 
 bool is_audio_file(const std::string& path) {
-    static const char* const kExtensions[] = {".wav", ".flac", ".ogg", ".oga",  ".opus", ".mp3",
-                                              ".au",  ".snd",  ".aif", ".aiff", ".aifc"};
+    // libsndfile's formats, then what FFmpeg decodes (audio/decode.h).
+    static const char* const kExtensions[] = {
+        ".wav",  ".flac", ".ogg", ".oga", ".opus", ".mp3", ".au",  ".snd", ".aif", ".aiff",
+        ".aifc", ".w64",  ".caf", ".m4a", ".m4b",  ".mp4", ".mov", ".aac", ".wma", ".asf",
+        ".mka",  ".webm", ".ape", ".wv",  ".mp2",  ".tta", ".ac3", ".mpc", ".amr"};
     std::string ext = fs::path(path).extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(),
                    [](unsigned char c) { return char(std::tolower(c)); });
@@ -21,7 +24,7 @@ bool is_audio_file(const std::string& path) {
     return false;
 }
 
-std::vector<std::string> list_audio_files(const std::string& dir) {
+std::vector<std::string> list_files(const std::string& dir) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) throw Error(dir + ": not a folder");
     std::vector<std::string> out;
@@ -34,10 +37,21 @@ std::vector<std::string> list_audio_files(const std::string& dir) {
             if (it->is_directory(ec)) it.disable_recursion_pending();
             continue;
         }
-        if (!it->is_regular_file(ec) || !is_audio_file(p.string())) continue;
-        out.push_back(fs::relative(p, dir, ec).generic_string());
+        if (it->is_directory(ec)) continue;
+        // Lexical, never resolved: a symbolic link keeps its own path (and so its own genre
+        // folder), wherever it points.
+        out.push_back(p.lexically_relative(dir).generic_string());
     }
     std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::vector<std::string> list_audio_files(const std::string& dir) {
+    std::vector<std::string> out;
+    for (const std::string& f : list_files(dir)) {
+        std::error_code ec;
+        if (is_audio_file(f) && fs::is_regular_file(fs::path(dir) / f, ec)) out.push_back(f);
+    }
     return out;
 }
 

@@ -1,5 +1,7 @@
 #include "audio/npy.h"
 
+#include <sys/stat.h>
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -180,69 +182,138 @@ std::string npy_header(NpyDtype dtype, const std::vector<int64_t>& shape) {
     return out;
 }
 
-NpyArray npy_read(const std::string& path) {
-    FilePtr f(std::fopen(path.c_str(), "rb"));
-    if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+namespace {
 
-    unsigned char pre[kMagicLen + 2];
-    if (std::fread(pre, 1, sizeof pre, f.get()) != sizeof pre) fail(path, "file too short");
-    if (std::memcmp(pre, kMagic, kMagicLen) != 0) fail(path, "bad magic (not a .npy file)");
-    int major = pre[kMagicLen];
+// The header of a .npy held in `bytes` (at least the magic, version, length and dict).
+struct NpyHeader {
+    NpyDtype dtype = NpyDtype::F32;
+    std::vector<int64_t> shape;
+    size_t data_offset = 0;
+    uint64_t data_bytes = 0;  // numel x element size, overflow-checked
+};
+
+// Needs the first 10 or 12 bytes to know the header length; returns 0 when `bytes` is too short.
+size_t header_end(const std::string& bytes, const std::string& path) {
+    if (bytes.size() < kMagicLen + 2) fail(path, "file too short");
+    if (std::memcmp(bytes.data(), kMagic, kMagicLen) != 0)
+        fail(path, "bad magic (not a .npy file)");
+    const int major = static_cast<unsigned char>(bytes[kMagicLen]);
     if (major < 1 || major > 3)
         fail(path, "unsupported format version " + std::to_string(major) + "." +
-                       std::to_string(pre[kMagicLen + 1]));
-    size_t len_bytes = major == 1 ? 2 : 4;
-    unsigned char lenbuf[4] = {0, 0, 0, 0};
-    if (std::fread(lenbuf, 1, len_bytes, f.get()) != len_bytes) fail(path, "truncated header");
+                       std::to_string(static_cast<unsigned char>(bytes[kMagicLen + 1])));
+    const size_t len_bytes = major == 1 ? 2 : 4;
+    if (bytes.size() < kMagicLen + 2 + len_bytes) fail(path, "truncated header");
     size_t header_len = 0;
     for (size_t i = 0; i < len_bytes; ++i)
-        header_len |= size_t(lenbuf[i]) << (8 * i);
-    if (header_len > (1u << 24)) fail(path, "header length is implausible");
-    std::string header(header_len, '\0');
-    if (std::fread(header.data(), 1, header_len, f.get()) != header_len)
-        fail(path, "truncated header");
+        header_len |= size_t(static_cast<unsigned char>(bytes[kMagicLen + 2 + i])) << (8 * i);
+    if (header_len > (1u << 20))
+        fail(path, "header length " + std::to_string(header_len) + " is implausible");
+    return kMagicLen + 2 + len_bytes + header_len;
+}
 
+NpyHeader parse_header(const std::string& bytes, const std::string& path) {
+    const size_t end = header_end(bytes, path);
+    if (bytes.size() < end) fail(path, "truncated header");
+    const size_t start =
+        kMagicLen + 2 + (static_cast<unsigned char>(bytes[kMagicLen]) == 1 ? 2 : 4);
+    const std::string header = bytes.substr(start, end - start);
     std::string descr;
     bool fortran = false;
-    NpyArray arr;
-    HeaderParser(header, path).parse(descr, fortran, arr.shape);
+    NpyHeader h;
+    HeaderParser(header, path).parse(descr, fortran, h.shape);
     if (descr.size() == 3 && descr[0] == '>' && descr[1] != '1')
         fail(path, "big-endian data ('" + descr + "') is not supported; save it little-endian");
     if (descr == "<f4") {
-        arr.dtype = NpyDtype::F32;
+        h.dtype = NpyDtype::F32;
     } else if (descr == "<i8") {
-        arr.dtype = NpyDtype::I64;
+        h.dtype = NpyDtype::I64;
     } else {
         fail(path, "dtype '" + descr + "' is not supported (float32 '<f4' or int64 '<i8')");
     }
-    if (fortran && arr.shape.size() > 1)
+    if (fortran && h.shape.size() > 1)
         fail(path, "Fortran-order arrays are not supported; save with C order");
-
-    size_t n = size_t(arr.numel());
-    size_t elem = arr.dtype == NpyDtype::F32 ? 4 : 8;
-    void* dst;
-    if (arr.dtype == NpyDtype::F32) {
-        arr.f32.resize(n);
-        dst = arr.f32.data();
-    } else {
-        arr.i64.resize(n);
-        dst = arr.i64.data();
+    if (h.shape.size() > 32)
+        fail(path, "shape has " + std::to_string(h.shape.size()) + " dimensions");
+    // The product, checked for overflow: (2^40, 2^40, 16) must not wrap to a small number.
+    const uint64_t elem = h.dtype == NpyDtype::F32 ? 4 : 8;
+    uint64_t bytes_needed = elem;
+    for (int64_t d : h.shape) {
+        if (d != 0 && bytes_needed > (uint64_t(1) << 62) / uint64_t(d))
+            fail(path, "shape " + shape_tuple(h.shape) + " is too large (more than 2^62 bytes)");
+        bytes_needed *= uint64_t(d);
     }
-    size_t got = n ? std::fread(dst, elem, n, f.get()) : 0;
-    if (got != n)
-        fail(path, "truncated data: shape needs " + std::to_string(n) + " values, file holds " +
-                       std::to_string(got));
-    char extra;
-    if (std::fread(&extra, 1, 1, f.get()) != 0) fail(path, "trailing bytes after the data");
+    h.data_offset = end;
+    h.data_bytes = bytes_needed;
+    return h;
+}
+
+// Checked against what the file holds before anything is allocated.
+void check_size(const NpyHeader& h, uint64_t file_size, const std::string& path) {
+    const uint64_t have = file_size - h.data_offset;
+    if (have < h.data_bytes)
+        fail(path, "truncated data: shape " + shape_tuple(h.shape) + " needs " +
+                       std::to_string(h.data_bytes) + " bytes, the file holds " +
+                       std::to_string(have));
+    if (have > h.data_bytes) fail(path, "trailing bytes after the data");
+}
+
+NpyArray array_from(const NpyHeader& h, const char* data) {
+    NpyArray arr;
+    arr.shape = h.shape;
+    arr.dtype = h.dtype;
+    if (h.dtype == NpyDtype::F32) {
+        arr.f32.resize(size_t(h.data_bytes / 4));
+        if (h.data_bytes) std::memcpy(arr.f32.data(), data, size_t(h.data_bytes));
+    } else {
+        arr.i64.resize(size_t(h.data_bytes / 8));
+        if (h.data_bytes) std::memcpy(arr.i64.data(), data, size_t(h.data_bytes));
+    }
     return arr;
 }
 
+}  // namespace
+
+NpyArray npy_parse(const std::string& bytes, const std::string& path) {
+    NpyHeader h = parse_header(bytes, path);
+    check_size(h, bytes.size(), path);
+    return array_from(h, bytes.data() + h.data_offset);
+}
+
+NpyArray npy_read(const std::string& path) {
+    return npy_read_checked(path, nullptr);
+}
+
+NpyArray npy_read_checked(const std::string& path, const std::vector<int64_t>* expect_shape) {
+    FilePtr f(std::fopen(path.c_str(), "rb"));
+    if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(::fileno(f.get()), &st) != 0 || !S_ISREG(st.st_mode))
+        fail(path, "not a regular file");
+    // Header first (at most 12 + 1 MiB bytes), then the data once its size is known to fit.
+    std::string bytes(std::min<size_t>(size_t(st.st_size), 12), '\0');
+    if (std::fread(bytes.data(), 1, bytes.size(), f.get()) != bytes.size())
+        fail(path, "read failed");
+    const size_t end = header_end(bytes, path);
+    if (uint64_t(st.st_size) < end) fail(path, "truncated header");
+    const size_t have = bytes.size();
+    bytes.resize(end);
+    if (end > have && std::fread(bytes.data() + have, 1, end - have, f.get()) != end - have)
+        fail(path, "truncated header");
+    if (std::fseek(f.get(), long(end), SEEK_SET) != 0) fail(path, "seek failed");
+    NpyHeader h = parse_header(bytes, path);
+    if (expect_shape && h.shape != *expect_shape)
+        throw Error(path + ": shape " + shape_tuple(h.shape) + " where " +
+                    shape_tuple(*expect_shape) + " was expected");
+    check_size(h, uint64_t(st.st_size), path);
+    std::string data(size_t(h.data_bytes), '\0');
+    if (h.data_bytes && std::fread(data.data(), 1, data.size(), f.get()) != data.size())
+        fail(path, "truncated data");
+    return array_from(h, data.data());
+}
+
 std::vector<float> npy_read_f32(const std::string& path, const std::vector<int64_t>& expect_shape) {
-    NpyArray a = npy_read(path);
+    NpyArray a = npy_read_checked(path, &expect_shape);
     if (a.dtype != NpyDtype::F32) throw Error(path + ": expected float32 data, found int64");
-    if (a.shape != expect_shape)
-        throw Error(path + ": shape " + shape_tuple(a.shape) + " where " +
-                    shape_tuple(expect_shape) + " was expected");
     return std::move(a.f32);
 }
 

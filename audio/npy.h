@@ -22,7 +22,14 @@ struct NpyArray {
     int64_t numel() const;
 };
 
+// The shape's product is checked for overflow and against the bytes the file holds before any
+// allocation, so a 128-byte file declaring (128, 431, 72000) or (2^40,) is an error naming the
+// file, never a huge allocation.
 NpyArray npy_read(const std::string& path);
+// With `expect_shape`, a different shape is refused before the data is read.
+NpyArray npy_read_checked(const std::string& path, const std::vector<int64_t>* expect_shape);
+// A whole file held in memory; `path` only names it in errors.
+NpyArray npy_parse(const std::string& bytes, const std::string& path);
 // Reads a float32 array and checks its shape (an Error naming the file when it differs).
 std::vector<float> npy_read_f32(const std::string& path, const std::vector<int64_t>& expect_shape);
 

@@ -15,6 +15,7 @@
 #include "kernels/error.h"
 #include "nn/atomic_file.h"
 #include "nn/device.h"
+#include "nn/json.h"
 
 namespace gnet::bench {
 
@@ -128,21 +129,6 @@ void Report::print_table() const {
 
 namespace {
 
-std::string json_escape(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '"' || c == '\\')
-            o += '\\', o += c;
-        else if (c == '\n')
-            o += "\\n";
-        else if (static_cast<unsigned char>(c) < 0x20)
-            o += ' ';
-        else
-            o += c;
-    }
-    return o;
-}
-
 std::string now_utc() {
     std::time_t t = std::time(nullptr);
     char buf[32];
@@ -179,36 +165,37 @@ std::string machine_description() {
 }
 
 void Report::write_json(const std::string& path) const {
-    std::ostringstream o;
-    o << "{\n  \"title\": \"" << json_escape(title_) << "\",\n";
-    o << "  \"date\": \"" << now_utc() << "\",\n";
-    o << "  \"git_commit\": \"" << GNET_GIT_COMMIT << "\",\n";
-    o << "  \"machine\": \"" << json_escape(machine_description()) << "\",\n";
     const GpuProbe& p = probe_gpus();
-    o << "  \"gpu\": \"" << (p.usable ? json_escape(p.gpus[0].name) : "") << "\",\n";
-    o << "  \"cuda_runtime\": " << p.runtime_version << ",\n";
-    o << "  \"cuda_driver\": " << p.driver_version << ",\n";
+    OrderedJson doc;
+    doc["title"] = title_;
+    doc["date"] = now_utc();
+    doc["git_commit"] = GNET_GIT_COMMIT;
+    doc["machine"] = machine_description();
+    doc["gpu"] = p.usable ? p.gpus[0].name : std::string();
+    doc["cuda_runtime"] = p.runtime_version;
+    doc["cuda_driver"] = p.driver_version;
 #if defined(GNET_HAVE_CUDNN) && GNET_HAVE_CUDNN
-    o << "  \"cudnn\": " << cudnnGetVersion() << ",\n";
+    doc["cudnn"] = cudnnGetVersion();
 #else
-    o << "  \"cudnn\": 0,\n";
+    doc["cudnn"] = 0;
 #endif
-    o << "  \"notes\": [";
-    for (size_t i = 0; i < notes_.size(); ++i)
-        o << (i ? ", " : "") << "\"" << json_escape(notes_[i]) << "\"";
-    o << "],\n  \"results\": [\n";
-    for (size_t i = 0; i < results_.size(); ++i) {
-        const Result& r = results_[i];
-        o << "    {\"op\": \"" << json_escape(r.op) << "\", \"shape\": \"" << json_escape(r.shape)
-          << "\", \"device\": \"" << r.device << "\", \"impl\": \"" << json_escape(r.impl)
-          << "\", \"median_ms\": " << r.median_ms << ", \"min_ms\": " << r.min_ms
-          << ", \"work\": " << r.work << ", \"unit\": \"" << json_escape(r.unit)
-          << "\", \"rate\": " << r.rate << ", \"ratio\": " << r.ratio << ", \"ratio_to\": \""
-          << json_escape(r.ratio_to) << "\", \"note\": \"" << json_escape(r.note) << "\"}"
-          << (i + 1 < results_.size() ? "," : "") << "\n";
-    }
-    o << "  ]\n}\n";
-    write_file_atomic(path, o.str());
+    doc["notes"] = notes_;
+    OrderedJson results = OrderedJson::array();
+    for (const Result& r : results_)
+        results.push_back({{"op", r.op},
+                           {"shape", r.shape},
+                           {"device", r.device},
+                           {"impl", r.impl},
+                           {"median_ms", r.median_ms},
+                           {"min_ms", r.min_ms},
+                           {"work", r.work},
+                           {"unit", r.unit},
+                           {"rate", r.rate},
+                           {"ratio", r.ratio},
+                           {"ratio_to", r.ratio_to},
+                           {"note", r.note}});
+    doc["results"] = std::move(results);
+    write_file_atomic(path, json_dump(doc, 2) + "\n");
 }
 
 }  // namespace gnet::bench

@@ -2,6 +2,7 @@
 // which validates every variant against its CPU twin before timing it (see bench/harness.h).
 // The programs link cuDNN and cuBLAS as yardsticks; the gnet binary itself does not.
 #include <spawn.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "cli/commands.h"
 #include "kernels/error.h"
 #include "nn/atomic_file.h"
+#include "nn/device.h"
 
 extern char** environ;
 
@@ -71,6 +73,9 @@ int run_bench(const BenchArgs& a) {
             throw UsageError("unknown benchmark '" + w +
                              "' (expected spectrogram, conv2d, ops, train_step or predict)");
     }
+    // The "no usable GPU" note once, here, not once per program.
+    if (a.device == "auto") resolve_device(DeviceChoice::Auto, &std::cerr);
+    ::setenv("GNET_DEVICE_NOTE_SHOWN", "1", 1);
     std::vector<std::string> json_parts;
     int failures = 0;
     for (const auto& [name, program] : kSuites) {

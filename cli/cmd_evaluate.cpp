@@ -33,7 +33,7 @@ void register_evaluate(CLI::App& app, Context&) {
         ->check(CLI::IsMember({"val", "train"}))
         ->capture_default_str();
     cmd->add_option("--batch", args->batch, "Chunks per forward pass")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_integer())
         ->capture_default_str();
     add_device_option(*cmd, args->device);
     cmd->footer(

@@ -1,4 +1,6 @@
 // gnet predict FILE_OR_DIR... --model M: the most likely genres of each track.
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -26,15 +28,23 @@ struct PredictArgs {
     std::string device = "auto";
 };
 
-int run_predict(const PredictArgs& a) {
+int run_predict(const PredictArgs& a, bool model_given) {
     PredictOptions opt;
     opt.strategy = parse_aggregation(a.strategy);
     opt.batch = a.batch;
     opt.jobs = a.jobs;
     opt.threshold = a.threshold;
     const OutputFormat format = parse_output_format(a.format);
-    std::vector<std::string> files = expand_inputs(a.inputs);
-    if (files.empty()) throw Error("no audio files found in the given folders");
+    if (!model_given && !std::filesystem::exists(a.model))
+        throw UsageError(
+            "no model: pass --model with a checkpoint from 'gnet train' "
+            "(RUN_DIR/best.safetensors), "
+            "or a torchvision ResNet18 state_dict saved as .safetensors (with --genres); there is "
+            "no " +
+            a.model + " here (see 'gnet predict --help')");
+    std::vector<std::string> missing;
+    std::vector<std::string> files = expand_inputs(a.inputs, &missing);
+    if (files.empty() && missing.empty()) throw Error("no audio files found in the given folders");
 
     Checkpoint ckpt = read_checkpoint(
         a.model, a.genres_file.empty() ? std::nullopt : std::optional<std::string>(a.genres_file));
@@ -43,23 +53,35 @@ int run_predict(const PredictArgs& a) {
 
     PredictPrinter printer(std::cout, format, tagger.genres(), a.top_k, a.segments);
     int failed = 0;
+    auto report_error = [&](const std::string& file, const std::string& reason) {
+        ++failed;
+        const std::string line =
+            reason.find(file) == std::string::npos ? file + ": " + reason : reason;
+        std::cerr << "gnet: " << line << "\n";
+        printer.error(file, line);
+    };
     printer.begin();
+    for (const std::string& m : missing)
+        report_error(m, m + ": no such file or folder");
     tagger.tag_files(
         files,
         [&](const TrackPrediction& t) {
-            if (t.padded)
-                std::cerr << "gnet: note: " << t.file << " is shorter than one chunk ("
-                          << t.duration_s << " s); zero-padded\n";
+            char secs[32];
+            std::snprintf(secs, sizeof secs, "%.1f", t.duration_s);
+            if (t.mostly_padding)
+                std::cerr << "gnet: note: " << t.file << " lasts " << secs
+                          << " s, less than half a chunk: its one chunk is mostly zero padding, so "
+                             "its scores are shown but no genre is marked\n";
+            else if (t.padded)
+                std::cerr << "gnet: note: " << t.file << " is shorter than one chunk (" << secs
+                          << " s); zero-padded\n";
             printer.track(t);
         },
-        [&](const std::string& file, const std::string& reason) {
-            ++failed;
-            std::cerr << "gnet: " << (reason.find(file) == std::string::npos ? file + ": " : "")
-                      << reason << "\n";
-        });
+        report_error);
     printer.end();
+    const size_t total = files.size() + missing.size();
     if (failed)
-        std::cerr << "gnet: " << failed << " of " << files.size() << " files could not be tagged\n";
+        std::cerr << "gnet: " << failed << " of " << total << " inputs could not be tagged\n";
     return failed ? 1 : 0;
 }
 
@@ -78,7 +100,7 @@ void register_predict(CLI::App& app, Context& ctx) {
         ->check(CLI::IsMember({"mean", "max"}))
         ->capture_default_str();
     cmd->add_option("--top-k,-k", a->top_k, "Genres shown per track in the table")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_integer())
         ->capture_default_str();
     cmd->add_option("--threshold", a->threshold,
                     "One decision threshold for every genre (default: the checkpoint's)")
@@ -94,7 +116,7 @@ void register_predict(CLI::App& app, Context& ctx) {
         ->check(CLI::Range(1, 4096))
         ->capture_default_str();
     cmd->add_option("--jobs,-j", a->jobs, "Decoding threads (0 = all cores)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(non_negative_integer())
         ->capture_default_str();
     add_device_option(*cmd, a->device);
     cmd->footer(
@@ -104,7 +126,7 @@ void register_predict(CLI::App& app, Context& ctx) {
         "  gnet predict a.flac b.ogg --model m.safetensors --format json --segments | jq .\n"
         "  gnet predict music/ --model torch_resnet18.safetensors --genres genres.txt --format "
         "csv");
-    cmd->callback([a, &ctx] { ctx.exit_code = run_predict(*a); });
+    cmd->callback([a, cmd, &ctx] { ctx.exit_code = run_predict(*a, cmd->count("--model") > 0); });
 }
 
 }  // namespace gnet::cli

@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "kernels/error.h"
+#include "train/interrupt.h"
 #include "train/prepare.h"
 
 namespace gnet::cli {
@@ -17,6 +18,7 @@ struct PrepareArgs {
 
 void run_prepare(PrepareArgs& a) {
     a.opt.device = resolve_device(parse_device_choice(a.device), &std::cerr);
+    install_interrupt_handler();
     bool bar_started = false;
     std::unique_ptr<ProgressBar> progress;
     PrepareSummary s = prepare_dataset(
@@ -35,6 +37,11 @@ void run_prepare(PrepareArgs& a) {
     if (progress) progress->finish();
     for (const std::string& w : s.warnings)
         std::cerr << "gnet: warning: " << w << "\n";
+    if (!s.previous.empty()) std::cerr << "gnet: note: " << s.previous << "\n";
+    for (size_t i = 0; i < s.capped.size() && i < 10; ++i)
+        std::cerr << "gnet: note: " << s.capped[i].path << ": " << s.capped[i].chunks
+                  << " chunks, kept " << s.capped[i].kept
+                  << " spread over the track (--max-chunks-per-track)\n";
     print_prepare_report(s, std::cout);
     std::cout << "wrote " << a.opt.out_dir
               << "/{genres.txt, manifest.csv, prepare.json, train/, val/}\n";
@@ -61,9 +68,16 @@ void register_prepare(CLI::App& app, Context&) {
     cmd->add_option("--seed", args->opt.seed, "Seed of the train/validation split")
         ->capture_default_str();
     cmd->add_option("--jobs,-j", args->opt.jobs, "Decoding threads (0 = all cores)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(non_negative_integer())
         ->capture_default_str();
-    cmd->add_flag("--force", args->opt.force, "Rebuild DATA_DIR if it already holds a data set");
+    cmd->add_flag("--force", args->opt.force,
+                  "Rebuild DATA_DIR if it already holds a data set (the old one is replaced only "
+                  "when the new one is complete)");
+    cmd->add_option("--max-chunks-per-track", args->opt.max_chunks_per_track,
+                    "Keep at most this many 10 s chunks of a long track, spread evenly over it, "
+                    "so one long file does not outweigh many songs (0 = keep all)")
+        ->check(CLI::Range(0, 1000000))
+        ->capture_default_str();
     add_device_option(*cmd, args->device);
     cmd->footer(
         "Examples:\n"

@@ -1,6 +1,7 @@
 // gnet spectrogram FILE -o out.npy [--png out.png]: the network's view of one audio file, as
 // float32 [n_chunks, 128, 431] in a .npy and, if asked, as a picture.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -51,8 +52,15 @@ void run_spectrogram(const SpectrogramArgs& args) {
     audio.samples = {};
     const std::vector<float> spec = spectrogram_chunks(chunks, n_chunks, device, cfg);
     npy_write(args.npy, spec.data(), {n_chunks, cfg.n_mels, cfg.frames()});
-    if (!args.png.empty())
-        write_spectrogram_png(args.png, spec.data(), n_chunks, cfg.n_mels, cfg.frames());
+    if (!args.png.empty()) {
+        SpectrogramPngOptions po;
+        po.title = std::filesystem::path(args.input).filename().string();
+        po.sample_rate = cfg.sample_rate;
+        po.hop = cfg.hop;
+        po.fmax = cfg.fmax;
+        po.chunk_seconds = cfg.chunk_seconds;
+        write_spectrogram_png(args.png, spec.data(), n_chunks, cfg.n_mels, cfg.frames(), po);
+    }
     std::printf("%s: %d Hz, %d channel%s, %.1f s -> %lld chunk%s [%lld, %d, %d] on %s -> %s%s%s\n",
                 args.input.c_str(), audio.source_rate, audio.source_channels,
                 audio.source_channels == 1 ? "" : "s", audio.duration_seconds, (long long)n_chunks,
@@ -74,9 +82,9 @@ void register_spectrogram(CLI::App& app, Context&) {
     cmd->add_option("-o,--output", args->npy,
                     "Where to write the .npy (float32 [n_chunks, 128, 431])")
         ->required();
-    cmd->add_option(
-        "--png", args->png,
-        "Also draw the chunks side by side as a PNG (viridis, low notes at the bottom)");
+    cmd->add_option("--png", args->png,
+                    "Also draw a picture: time and frequency axes, rows of up to 40 s (long files "
+                    "compressed to at most 12 rows), viridis colours, low notes at the bottom");
     cmd->add_option(
            "--remainder", args->remainder,
            "What to do with the last partial 10 s chunk: pad-if-short (drop it unless the whole "

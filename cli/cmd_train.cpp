@@ -1,12 +1,14 @@
 // gnet train: ResNet18 on a prepared folder (train/trainer.h does the work).
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/evaluation_report.h"
 #include "nn/device.h"
+#include "train/interrupt.h"
 #include "train/trainer.h"
 
 namespace gnet::cli {
@@ -21,8 +23,15 @@ struct TrainArgs {
     std::string pos_weight = "none";
 };
 
-void run_train(const TrainArgs& a) {
+void run_train(const TrainArgs& a, const CLI::App& cmd) {
     TrainOptions o = a.opt;
+    for (const char* name : {"batch", "lr", "weight_decay", "optimizer", "schedule", "seed",
+                             "tune_thresholds", "pos_weight", "spec_augment", "epochs"}) {
+        std::string flag = std::string("--") + name;
+        std::replace(flag.begin(), flag.end(), '_', '-');
+        if (cmd.count(flag) > 0) o.given.push_back(name);
+    }
+    install_interrupt_handler();
     o.device = resolve_device(parse_device_choice(a.device), &std::cerr);
     o.optimizer = a.optimizer == "adamw" ? AdamMode::AdamW : AdamMode::Adam;
     o.schedule = a.schedule == "cosine" ? Schedule::Cosine : Schedule::Constant;
@@ -53,17 +62,17 @@ void register_train(CLI::App& app, Context&) {
                     "config.json, curves.png")
         ->capture_default_str();
     cmd->add_option("--epochs", args->opt.epochs, "Epochs to train (in total, when resuming)")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_integer())
         ->capture_default_str();
     cmd->add_option("--batch", args->opt.batch,
                     "Batch size (lower it when the GPU runs out of memory)")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_integer())
         ->capture_default_str();
     cmd->add_option("--lr", args->opt.lr, "Learning rate")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_real())
         ->capture_default_str();
     cmd->add_option("--weight-decay", args->opt.weight_decay, "Weight decay")
-        ->check(CLI::NonNegativeNumber)
+        ->check(non_negative_real())
         ->capture_default_str();
     cmd->add_option("--optimizer", args->optimizer,
                     "adam (L2 in the gradient) or adamw (decoupled)")
@@ -75,7 +84,10 @@ void register_train(CLI::App& app, Context&) {
     cmd->add_option("--seed", args->opt.seed,
                     "Seed of the initial weights, shuffling and augmentation")
         ->capture_default_str();
-    cmd->add_flag("--resume", args->opt.resume, "Continue the run in --out after its last epoch");
+    cmd->add_flag("--resume", args->opt.resume,
+                  "Continue the run in --out after its last epoch, with the run's own options "
+                  "(from its config.json; only --epochs, --workers, --device and --patience may "
+                  "change)");
     add_device_option(*cmd, args->device);
     cmd->add_flag("--tune-thresholds", args->opt.tune_thresholds,
                   "Store per-genre thresholds that maximise validation F1 in the checkpoints");
@@ -88,10 +100,10 @@ void register_train(CLI::App& app, Context&) {
                   "Random time and frequency masks on training batches");
     cmd->add_option("--patience", args->opt.patience,
                     "Stop after N epochs without a better validation F1 (0 = never)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(non_negative_integer())
         ->capture_default_str();
     cmd->add_option("--workers", args->opt.workers, "Data loading threads")
-        ->check(CLI::PositiveNumber)
+        ->check(positive_integer())
         ->capture_default_str();
     cmd->footer(
         "Examples:\n"
@@ -100,7 +112,7 @@ void register_train(CLI::App& app, Context&) {
         "  gnet train --data data --out runs/b --optimizer adamw --weight-decay 0.01 \\\n"
         "             --schedule cosine --pos-weight auto --spec-augment --tune-thresholds "
         "--patience 5");
-    cmd->callback([args] { run_train(*args); });
+    cmd->callback([args, cmd] { run_train(*args, *cmd); });
 }
 
 }  // namespace gnet::cli

@@ -23,6 +23,13 @@ void register_bench(CLI::App& app, Context& ctx);
 void register_train(CLI::App& app, Context& ctx);
 void register_evaluate(CLI::App& app, Context& ctx);
 
+// Range checks with plain messages ("--top-k: 0 is not a positive integer"), instead of CLI11's
+// PositiveNumber, whose message spells out DBL_MAX in 300 digits.
+CLI::Validator positive_integer();
+CLI::Validator non_negative_integer();
+CLI::Validator positive_real();
+CLI::Validator non_negative_real();
+
 // The --device option every command shares: auto | cpu | cuda.
 void add_device_option(CLI::App& cmd, std::string& device);
 

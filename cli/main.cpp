@@ -2,15 +2,46 @@
 // exit 1 for a failure, 2 for a usage error.
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 
 #include "build_info.h"
 #include "cli/commands.h"
 #include "kernels/error.h"
+#include "train/interrupt.h"
 
 namespace gnet::cli {
+
+namespace {
+CLI::Validator number_check(const char* what, bool integer, bool allow_zero) {
+    return CLI::Validator(
+        [=](std::string& input) -> std::string {
+            char* end = nullptr;
+            const double v = std::strtod(input.c_str(), &end);
+            const bool parsed = end && end != input.c_str() && *end == '\0' && std::isfinite(v);
+            const bool ok =
+                parsed && (allow_zero ? v >= 0 : v > 0) && (!integer || v == std::floor(v));
+            return ok ? std::string() : input + " is not " + what;
+        },
+        what);
+}
+}  // namespace
+
+CLI::Validator positive_integer() {
+    return number_check("a positive integer", true, false);
+}
+CLI::Validator non_negative_integer() {
+    return number_check("a non-negative integer", true, true);
+}
+CLI::Validator positive_real() {
+    return number_check("a positive number", false, false);
+}
+CLI::Validator non_negative_real() {
+    return number_check("a non-negative number", false, true);
+}
 
 void add_device_option(CLI::App& cmd, std::string& device) {
     cmd.add_option("--device", device,
@@ -50,8 +81,15 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         // --help / --version exit 0; anything else is a usage error (exit 2) with one line.
         if (e.get_exit_code() == 0) return app.exit(e);
-        std::cerr << "gnet: " << e.what() << " (see 'gnet --help')\n";
+        // Point to the help of the subcommand the mistake is in.
+        std::string help = "gnet --help";
+        for (const CLI::App* sub : app.get_subcommands())
+            help = "gnet " + sub->get_name() + " --help";
+        std::cerr << "gnet: " << e.what() << " (see '" << help << "')\n";
         return 2;
+    } catch (const gnet::Interrupted& e) {
+        std::cerr << "\ngnet: " << e.what() << "\n";
+        return 130;
     } catch (const gnet::UsageError& e) {
         std::cerr << "gnet: " << e.what() << "\n";
         return 2;

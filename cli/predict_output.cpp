@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "kernels/error.h"
 #include "nn/json.h"
@@ -11,13 +12,6 @@ namespace gnet::cli {
 
 namespace {
 
-double round4(double p) {
-    return std::round(p * 1e4) / 1e4;
-}
-double round2(double p) {
-    return std::round(p * 1e2) / 1e2;
-}
-
 std::string clock_time(double s) {
     long t = long(std::floor(s + 1e-9));
     char buf[32];
@@ -25,18 +19,28 @@ std::string clock_time(double s) {
     return buf;
 }
 
-Json genres_json(const std::vector<GenreScore>& scores) {
-    Json a = Json::array();
+// Probabilities at full float precision (the shortest decimal that reads back as the float).
+OrderedJson genres_json(const std::vector<GenreScore>& scores) {
+    OrderedJson a = OrderedJson::array();
     for (const GenreScore& s : scores)
-        a.push_back(Json::object({{"genre", Json(s.genre)},
-                                  {"probability", Json(round4(s.probability))},
-                                  {"predicted", Json(s.predicted)}}));
+        a.push_back(
+            {{"genre", s.genre}, {"probability", s.probability}, {"predicted", s.predicted}});
     return a;
 }
 
 std::string fixed(double v, int digits) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+// The shortest text that reads back as the same float.
+std::string full_precision(float v) {
+    char buf[32];
+    for (int prec = 6; prec <= 9; ++prec) {
+        std::snprintf(buf, sizeof buf, "%.*g", prec, double(v));
+        if (std::strtof(buf, nullptr) == v) break;
+    }
     return buf;
 }
 
@@ -74,20 +78,22 @@ void PredictPrinter::begin() {
 
 void PredictPrinter::track(const TrackPrediction& t) {
     if (format_ == OutputFormat::Json) {
-        Json o = Json::object({{"file", Json(t.file)},
-                               {"duration_s", Json(round2(t.duration_s))},
-                               {"chunks", Json(t.chunks)},
-                               {"strategy", Json(aggregation_name(t.strategy))},
-                               {"genres", genres_json(t.genres)}});
+        OrderedJson o = {{"file", t.file},
+                         {"duration_s", t.duration_s},
+                         {"chunks", t.chunks},
+                         {"strategy", aggregation_name(t.strategy)},
+                         {"genres", genres_json(t.genres)}};
+        if (t.mostly_padding)
+            o["note"] = "shorter than half a chunk: mostly zero padding, no genre marked";
         if (segments_) {
-            Json segs = Json::array();
+            OrderedJson segs = OrderedJson::array();
             for (const SegmentPrediction& s : t.segments)
-                segs.push_back(Json::object({{"start_s", Json(round2(s.start_s))},
-                                             {"end_s", Json(round2(s.end_s))},
-                                             {"genres", genres_json(s.genres)}}));
-            o.set("segments", std::move(segs));
+                segs.push_back({{"start_s", s.start_s},
+                                {"end_s", s.end_s},
+                                {"genres", genres_json(s.genres)}});
+            o["segments"] = std::move(segs);
         }
-        out_ << (count_ ? ",\n  " : "\n  ") << o.dump();
+        out_ << (count_ ? ",\n  " : "\n  ") << json_dump(o);
     } else if (format_ == OutputFormat::Csv) {
         auto row = [&](const std::string& kind, double a, double b, int chunks,
                        const std::vector<GenreScore>& scores) {
@@ -99,7 +105,7 @@ void PredictPrinter::track(const TrackPrediction& t) {
                                           predicted_list(scores, genres_)};
             for (const std::string& g : genres_)
                 for (const GenreScore& s : scores)
-                    if (s.genre == g) r.push_back(fixed(s.probability, 4));
+                    if (s.genre == g) r.push_back(full_precision(s.probability));
             out_ << csv_line(r);
         };
         row("track", 0.0, t.duration_s, t.chunks, t.genres);
@@ -112,6 +118,7 @@ void PredictPrinter::track(const TrackPrediction& t) {
                       t.chunks == 1 ? "" : "s", clock_time(t.duration_s).c_str(),
                       aggregation_name(t.strategy));
         out_ << (count_ ? "\n" : "") << t.file << head << "\n";
+        if (t.mostly_padding) out_ << "  (mostly zero padding: scores shown, no genre marked)\n";
         size_t w = 5;
         for (const std::string& g : genres_)
             w = std::max(w, g.size());
@@ -134,6 +141,14 @@ void PredictPrinter::track(const TrackPrediction& t) {
             }
         }
     }
+    ++count_;
+    out_.flush();
+}
+
+void PredictPrinter::error(const std::string& file, const std::string& reason) {
+    if (format_ != OutputFormat::Json) return;
+    OrderedJson o = {{"file", file}, {"error", reason}};
+    out_ << (count_ ? ",\n  " : "\n  ") << json_dump(o);
     ++count_;
     out_.flush();
 }

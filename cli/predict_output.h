@@ -19,6 +19,9 @@ class PredictPrinter {
                    int top_k, bool segments);
     void begin();
     void track(const TrackPrediction& t);
+    // A file that could not be tagged: an {"file", "error"} entry in JSON (table and CSV
+    // leave it to the message on stderr).
+    void error(const std::string& file, const std::string& reason);
     void end();
 
   private:

@@ -40,3 +40,32 @@ void write_file_atomic(const std::string& path, const std::string& content,
 std::string read_file(const std::string& path);
 
 }  // namespace gnet
+
+namespace gnet {
+
+// An exclusive lock on a folder for the whole of a run (flock on DIR/.gnet.lock, released when
+// the process ends, however it ends): two `gnet prepare` or `gnet train` runs into one folder
+// cannot interleave their files. A second run gets an Error naming the folder, what holds it
+// and that process's id.
+class DirectoryLock {
+  public:
+    DirectoryLock(const std::string& dir, const std::string& what);
+    ~DirectoryLock();
+    DirectoryLock(const DirectoryLock&) = delete;
+    DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+  private:
+    int fd_ = -1;
+};
+
+// Removes `*.tmp.<pid>` files (AtomicFile temporaries) in `dir` whose process no longer runs:
+// what a killed write leaves behind. Returns how many were removed.
+int remove_stale_temporaries(const std::string& dir);
+
+// rename(2) with an Error naming both files on failure.
+void rename_file(const std::string& from, const std::string& to);
+
+// Creates `path`'s parent folders; an Error naming the folder on failure.
+void create_folders(const std::string& path);
+
+}  // namespace gnet

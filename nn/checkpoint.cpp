@@ -19,14 +19,22 @@ constexpr const char* kAudioKey = "gnet.audio";
 constexpr const char* kThresholdsKey = "gnet.thresholds";
 constexpr const char* kTrainKey = "gnet.train";
 constexpr float kDefaultThreshold = 0.5f;
+constexpr int64_t kMinSampleRate = 1000, kMaxSampleRate = 192000;
+constexpr double kMaxChunkValues = 8.0 * 128 * 431;  // 8x the default image
+constexpr size_t kMaxGenres = 4096;
 
 [[noreturn]] void meta_fail(const std::string& path, const char* key, const std::string& why) {
     throw Error(path + ": metadata '" + key + "': " + why);
 }
 
+// Metadata values are small; a megabyte and 64k nodes is far beyond any honest one.
 Json parse_meta_json(const std::string& path, const char* key, const std::string& text) {
+    JsonLimits limits;
+    limits.max_bytes = size_t(1) << 20;
+    limits.max_nodes = size_t(1) << 16;
+    limits.max_depth = 8;
     try {
-        return Json::parse(text);
+        return json_parse(text, limits);
     } catch (const JsonError& e) {
         meta_fail(path, key, e.what());
     }
@@ -48,35 +56,57 @@ double float_for_json(float v) {
     return std::strtod(buf, nullptr);
 }
 
+std::string short_number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+// The audio settings size the model's input and predict's buffers, so every field is bounded to
+// what a music tagger could honestly use (a checkpoint asking for 8 MHz audio or one-minute chunks
+// would otherwise make predict allocate hundreds of GB).
 AudioMeta parse_audio(const std::string& path, const std::string& text) {
     Json j = parse_meta_json(path, kAudioKey, text);
     if (!j.is_object()) meta_fail(path, kAudioKey, "not a JSON object");
     AudioMeta a;
     try {
-        auto positive_int = [&](const char* key, int& out) {
-            if (const Json* v = j.find(key)) {
-                int64_t x = v->as_int();
-                if (x <= 0 || x > (1 << 30))
-                    meta_fail(path, kAudioKey, std::string(key) + " must be a positive integer");
-                out = int(x);
-            }
+        auto bounded_int = [&](const char* key, int& out, int64_t lo, int64_t hi) {
+            auto it = j.find(key);
+            if (it == j.end()) return;
+            int64_t x = json_int(*it, std::string("'") + key + "'");
+            if (x < lo || x > hi)
+                meta_fail(path, kAudioKey,
+                          std::string(key) + " " + std::to_string(x) + " is outside [" +
+                              std::to_string(lo) + ", " + std::to_string(hi) + "]");
+            out = int(x);
         };
-        auto positive_number = [&](const char* key, double& out) {
-            if (const Json* v = j.find(key)) {
-                out = v->as_number();
-                if (!(out > 0)) meta_fail(path, kAudioKey, std::string(key) + " must be positive");
-            }
+        auto bounded_number = [&](const char* key, double& out, double lo, double hi) {
+            auto it = j.find(key);
+            if (it == j.end()) return;
+            out = json_number(*it, std::string("'") + key + "'");
+            if (!(out >= lo && out <= hi))
+                meta_fail(path, kAudioKey,
+                          std::string(key) + " " + short_number(out) + " is outside [" +
+                              short_number(lo) + ", " + short_number(hi) + "]");
         };
-        positive_int("sample_rate", a.sample_rate);
-        positive_int("n_fft", a.n_fft);
-        positive_int("hop_length", a.hop_length);
-        positive_int("n_mels", a.n_mels);
-        positive_number("chunk_seconds", a.chunk_seconds);
-        positive_number("top_db", a.top_db);
-        if (const Json* v = j.find("normalisation")) a.normalisation = v->as_string();
+        bounded_int("sample_rate", a.sample_rate, kMinSampleRate, kMaxSampleRate);
+        bounded_int("n_fft", a.n_fft, 16, 16384);
+        bounded_int("hop_length", a.hop_length, 16, 16384);
+        bounded_int("n_mels", a.n_mels, 1, 512);
+        bounded_number("chunk_seconds", a.chunk_seconds, 1.0, 30.0);
+        bounded_number("top_db", a.top_db, 1.0, 200.0);
+        if (j.contains("normalisation"))
+            a.normalisation = json_string(j["normalisation"], "'normalisation'");
     } catch (const JsonError& e) {
         meta_fail(path, kAudioKey, e.what());
     }
+    // The image one chunk becomes.
+    const double frames = 1.0 + a.sample_rate * a.chunk_seconds / a.hop_length;
+    if (frames * a.n_mels > kMaxChunkValues)
+        meta_fail(path, kAudioKey,
+                  "a chunk would become a " + std::to_string(a.n_mels) + " x " +
+                      std::to_string(int64_t(frames)) + " image, more than " +
+                      std::to_string(kMaxChunkValues) + " values");
     return a;
 }
 
@@ -106,28 +136,21 @@ std::vector<std::string> read_genres_file(const std::string& path) {
 
 std::map<std::string, std::string> checkpoint_metadata(const CheckpointMeta& meta) {
     std::map<std::string, std::string> m;
-    Json genres = Json::array();
-    for (const std::string& g : meta.genres)
-        genres.push_back(Json(g));
-    m[kGenresKey] = genres.dump();
+    m[kGenresKey] = json_dump(Json(meta.genres));
 
-    Json audio = Json::object();
-    audio.set("sample_rate", Json(meta.audio.sample_rate));
-    audio.set("n_fft", Json(meta.audio.n_fft));
-    audio.set("hop_length", Json(meta.audio.hop_length));
-    audio.set("n_mels", Json(meta.audio.n_mels));
-    audio.set("chunk_seconds", Json(meta.audio.chunk_seconds));
-    audio.set("top_db", Json(meta.audio.top_db));
-    audio.set("normalisation", Json(meta.audio.normalisation));
-    m[kAudioKey] = audio.dump();
+    OrderedJson audio = {{"sample_rate", meta.audio.sample_rate},     {"n_fft", meta.audio.n_fft},
+                         {"hop_length", meta.audio.hop_length},       {"n_mels", meta.audio.n_mels},
+                         {"chunk_seconds", meta.audio.chunk_seconds}, {"top_db", meta.audio.top_db},
+                         {"normalisation", meta.audio.normalisation}};
+    m[kAudioKey] = json_dump(audio);
 
     Json thresholds = Json::array();
     if (meta.thresholds.empty())
         for (size_t i = 0; i < meta.genres.size(); ++i)
-            thresholds.push_back(Json(double(kDefaultThreshold)));
+            thresholds.push_back(double(kDefaultThreshold));
     for (float t : meta.thresholds)
-        thresholds.push_back(Json(float_for_json(t)));
-    m[kThresholdsKey] = thresholds.dump();
+        thresholds.push_back(float_for_json(t));
+    m[kThresholdsKey] = json_dump(thresholds);
 
     if (!meta.train.empty()) m[kTrainKey] = meta.train;
     return m;
@@ -141,18 +164,33 @@ CheckpointMeta parse_checkpoint_metadata(const std::map<std::string, std::string
     if (it != metadata.end()) {
         Json j = parse_meta_json(path, kGenresKey, it->second);
         if (!j.is_array()) meta_fail(path, kGenresKey, "not a JSON array");
+        if (j.size() > kMaxGenres)
+            meta_fail(path, kGenresKey,
+                      "lists " + std::to_string(j.size()) + " genres (at most " +
+                          std::to_string(kMaxGenres) + ")");
         std::set<std::string> seen;
-        for (const Json& g : j.as_array()) {
-            if (!g.is_string() || g.as_string().empty())
+        for (const Json& g : j) {
+            if (!g.is_string() || g.get_ref<const std::string&>().empty())
                 meta_fail(path, kGenresKey, "every genre must be a non-empty string");
-            if (!seen.insert(g.as_string()).second)
-                meta_fail(path, kGenresKey, "duplicate genre '" + g.as_string() + "'");
-            meta.genres.push_back(g.as_string());
+            const std::string& name = g.get_ref<const std::string&>();
+            for (unsigned char c : name)
+                if (c < 0x20 || c == 0x7f)
+                    meta_fail(path, kGenresKey,
+                              "genre '" + utf8_or_escaped(name) + "' holds a control character");
+            if (!seen.insert(name).second)
+                meta_fail(path, kGenresKey, "duplicate genre '" + name + "'");
+            meta.genres.push_back(name);
         }
         if (int(meta.genres.size()) != fc_rows)
             meta_fail(path, kGenresKey,
                       "lists " + std::to_string(meta.genres.size()) + " genres but fc.weight has " +
                           std::to_string(fc_rows) + " rows");
+        // --genres names the outputs of a checkpoint without names; overriding names the model
+        // was trained with would silently mislabel every output.
+        if (genres_file && read_genres_file(*genres_file) != meta.genres)
+            throw UsageError("--genres " + *genres_file + ": " + path +
+                             " has its own genre names in its metadata (gnet.genres), and they "
+                             "differ; --genres is only for checkpoints without them");
     } else if (genres_file) {
         meta.genres = read_genres_file(*genres_file);
         if (int(meta.genres.size()) != fc_rows)
@@ -171,10 +209,10 @@ CheckpointMeta parse_checkpoint_metadata(const std::map<std::string, std::string
     if (it != metadata.end()) {
         Json j = parse_meta_json(path, kThresholdsKey, it->second);
         if (!j.is_array()) meta_fail(path, kThresholdsKey, "not a JSON array");
-        for (const Json& t : j.as_array()) {
-            if (!t.is_number() || !(t.as_number() >= 0.0 && t.as_number() <= 1.0))
+        for (const Json& t : j) {
+            if (!t.is_number() || !(t.get<double>() >= 0.0 && t.get<double>() <= 1.0))
                 meta_fail(path, kThresholdsKey, "every threshold must be a number in [0, 1]");
-            meta.thresholds.push_back(float(t.as_number()));
+            meta.thresholds.push_back(float(t.get<double>()));
         }
         if (meta.thresholds.size() != meta.genres.size())
             meta_fail(path, kThresholdsKey,
@@ -198,9 +236,19 @@ Checkpoint read_checkpoint(const std::string& path, const std::optional<std::str
     if (fc->shape.size() != 2 || fc->shape[0] < 1 || fc->shape[1] != 512)
         throw Error(path + ": tensor 'fc.weight' has shape " + shape_string(fc->shape) +
                     ", expected [genres, 512]");
+    if (fc->shape[0] > int64_t(kMaxGenres))
+        throw Error(path + ": tensor 'fc.weight' has " + std::to_string(fc->shape[0]) +
+                    " rows (genres); at most " + std::to_string(kMaxGenres) + " are supported");
     const int fc_rows = int(fc->shape[0]);
     ck.meta = parse_checkpoint_metadata(ck.state.metadata, fc_rows, path, genres_file);
     check_state_dict(ck.state, fc_rows, path);
+    // A NaN or infinite weight makes every score NaN: refuse the file rather than tag with it.
+    for (const StTensor& t : ck.state.tensors)
+        for (size_t i = 0; i < t.f32.size(); ++i)
+            if (!std::isfinite(t.f32[i]))
+                throw Error(path + ": tensor '" + t.name + "' holds a non-finite value (" +
+                            (std::isnan(t.f32[i]) ? "NaN" : "infinity") + ") at index " +
+                            std::to_string(i) + "; the checkpoint is corrupt or training diverged");
     return ck;
 }
 

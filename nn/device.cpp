@@ -1,5 +1,7 @@
 #include "nn/device.h"
 
+#include <atomic>
+#include <cstdlib>
 #include <ostream>
 
 #include "kernels/error.h"
@@ -81,7 +83,11 @@ Device resolve_device(DeviceChoice choice, std::ostream* note) {
     const GpuProbe& p = probe_gpus();
     if (p.usable) return Device::CUDA;
     if (choice == DeviceChoice::Cuda) throw Error("--device cuda: no usable GPU: " + p.reason);
-    if (note) *note << "gnet: no usable GPU (" << p.reason << "); running on the CPU\n";
+    // Said once per process, briefly ('gnet info' has the reason); `gnet bench` says it for the
+    // programs it starts (GNET_DEVICE_NOTE_SHOWN).
+    static std::atomic<bool> said{false};
+    if (note && !said.exchange(true) && !std::getenv("GNET_DEVICE_NOTE_SHOWN"))
+        *note << "gnet: no usable GPU, running on the CPU ('gnet info' says why)\n";
     return Device::CPU;
 }
 

@@ -17,6 +17,10 @@ namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // as the reference implementation
 constexpr const char* kMetadataKey = "__metadata__";
+constexpr size_t kMaxRank = 16;
+// An honest header holds ~11 values and keys per tensor; a million is far beyond any real model
+// and keeps a hostile header's parse under a few hundred MB.
+constexpr size_t kMaxHeaderNodes = size_t(1) << 20;
 
 [[noreturn]] void fail(const std::string& path, const std::string& why) {
     throw Error(path + ": not a valid .safetensors file: " + why);
@@ -44,32 +48,38 @@ struct Entry {
 };
 
 Entry parse_entry(const std::string& path, const std::string& name, const Json& info) {
-    std::string where = "tensor '" + name + "': ";
+    std::string where = "tensor '" + utf8_or_escaped(name) + "': ";
     if (!info.is_object()) fail(path, where + "header entry is not an object");
-    for (const auto& [key, value] : info.as_object()) {
-        (void)value;
-        if (key != "dtype" && key != "shape" && key != "data_offsets")
-            fail(path, where + "unexpected header field '" + key + "'");
-    }
-    const Json* dtype = info.find("dtype");
-    const Json* shape = info.find("shape");
-    const Json* offsets = info.find("data_offsets");
-    if (!dtype || !shape || !offsets) fail(path, where + "needs dtype, shape and data_offsets");
+    for (auto it = info.begin(); it != info.end(); ++it)
+        if (it.key() != "dtype" && it.key() != "shape" && it.key() != "data_offsets")
+            fail(path, where + "unexpected header field '" + utf8_or_escaped(it.key()) + "'");
+    if (!info.contains("dtype") || !info.contains("shape") || !info.contains("data_offsets"))
+        fail(path, where + "needs dtype, shape and data_offsets");
+    const Json& dtype = info["dtype"];
+    const Json& shape = info["shape"];
+    const Json& offsets = info["data_offsets"];
     Entry e;
     e.name = name;
-    if (!dtype->is_string()) fail(path, where + "dtype is not a string");
-    if (dtype->as_string() == "F32")
+    if (!dtype.is_string()) fail(path, where + "dtype is not a string");
+    const std::string& dt = dtype.get_ref<const std::string&>();
+    if (dt == "F32")
         e.dtype = StDtype::F32;
-    else if (dtype->as_string() == "I64")
+    else if (dt == "I64")
         e.dtype = StDtype::I64;
     else
         fail(path,
-             where + "unsupported dtype '" + dtype->as_string() + "' (gnet reads F32 and I64)");
+             where + "unsupported dtype '" + utf8_or_escaped(dt) + "' (gnet reads F32 and I64)");
     try {
-        for (const Json& d : shape->as_array())
-            e.shape.push_back(d.as_int());
-        if (offsets->size() != 2) fail(path, where + "data_offsets must be [begin, end]");
-        int64_t b = offsets->at(size_t(0)).as_int(), en = offsets->at(size_t(1)).as_int();
+        if (!shape.is_array()) fail(path, where + "shape is not an array");
+        if (shape.size() > kMaxRank)
+            fail(path, where + "shape has " + std::to_string(shape.size()) +
+                           " dimensions (at most " + std::to_string(kMaxRank) + ")");
+        for (size_t k = 0; k < shape.size(); ++k)
+            e.shape.push_back(json_int(shape[k], "shape[" + std::to_string(k) + "]"));
+        if (!offsets.is_array() || offsets.size() != 2)
+            fail(path, where + "data_offsets must be [begin, end]");
+        int64_t b = json_int(offsets[0], "data_offsets[0]"),
+                en = json_int(offsets[1], "data_offsets[1]");
         if (b < 0 || en < b)
             fail(path, where + "data_offsets [" + std::to_string(b) + ", " + std::to_string(en) +
                            "] are not an increasing range");
@@ -79,7 +89,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
         fail(path, where + "malformed shape or data_offsets: " + err.what());
     }
     int64_t n = checked_numel(e.shape);
-    if (n < 0) fail(path, where + "invalid shape");
+    if (n < 0) fail(path, where + "invalid shape (a negative dimension, or more than 2^60 values)");
     if (e.end - e.begin != uint64_t(n) * dtype_size(e.dtype))
         fail(path, where + "data_offsets hold " + std::to_string(e.end - e.begin) +
                        " bytes but dtype and shape need " +
@@ -88,10 +98,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
 }
 
 std::string shape_json(const std::vector<int64_t>& shape) {
-    Json a = Json::array();
-    for (int64_t d : shape)
-        a.push_back(Json(d));
-    return a.dump();
+    return json_dump(Json(shape));
 }
 
 }  // namespace
@@ -126,7 +133,11 @@ StFile safetensors_parse(const std::string& bytes, const std::string& path) {
     if (header_text.empty() || header_text[0] != '{') fail(path, "header does not start with '{'");
     Json header;
     try {
-        header = Json::parse(header_text);
+        JsonLimits limits;
+        limits.max_bytes = kMaxHeaderBytes;
+        limits.max_nodes = kMaxHeaderNodes;
+        limits.max_depth = 8;  // {name: {shape: [..]}} and __metadata__ need 3
+        header = json_parse(header_text, limits);
     } catch (const JsonError& e) {
         fail(path, std::string("bad header: ") + e.what());
     }
@@ -134,13 +145,16 @@ StFile safetensors_parse(const std::string& bytes, const std::string& path) {
 
     StFile file;
     std::vector<Entry> entries;
-    for (const auto& [name, info] : header.as_object()) {
+    for (auto it = header.begin(); it != header.end(); ++it) {
+        const std::string& name = it.key();
+        const Json& info = it.value();
         if (name == kMetadataKey) {
             if (!info.is_object()) fail(path, "__metadata__ is not an object");
-            for (const auto& [key, value] : info.as_object()) {
-                if (!value.is_string())
-                    fail(path, "__metadata__ value of '" + key + "' is not a string");
-                file.metadata[key] = value.as_string();
+            for (auto m = info.begin(); m != info.end(); ++m) {
+                if (!m.value().is_string())
+                    fail(path, "__metadata__ value of '" + utf8_or_escaped(m.key()) +
+                                   "' is not a string");
+                file.metadata[m.key()] = m.value().get<std::string>();
             }
             continue;
         }
@@ -190,13 +204,14 @@ StFile safetensors_read(const std::string& path) {
 }
 
 std::string safetensors_serialize(const StFile& file) {
+    // Written by hand (not through a Json object) to keep the tensors in their given order.
     std::string header = "{";
     bool first = true;
     if (!file.metadata.empty()) {
         Json meta = Json::object();
         for (const auto& [k, v] : file.metadata)
-            meta.set(k, Json(v));
-        header += Json(kMetadataKey).dump() + ":" + meta.dump();
+            meta[k] = v;
+        header += json_dump(Json(kMetadataKey)) + ":" + json_dump(meta);
         first = false;
     }
     std::set<std::string> names;
@@ -213,7 +228,7 @@ std::string safetensors_serialize(const StFile& file) {
         uint64_t bytes = uint64_t(n) * dtype_size(t.dtype);
         if (!first) header += ",";
         first = false;
-        header += Json(t.name).dump() + ":{\"dtype\":\"" + st_dtype_name(t.dtype) +
+        header += json_dump(Json(t.name)) + ":{\"dtype\":\"" + st_dtype_name(t.dtype) +
                   "\",\"shape\":" + shape_json(t.shape) + ",\"data_offsets\":[" +
                   std::to_string(offset) + "," + std::to_string(offset + bytes) + "]}";
         offset += bytes;

@@ -37,6 +37,10 @@ std::string shared_data_dir();
 bool path_exists(const std::string& path);
 
 void write_text(const std::string& path, const std::string& text);
+
+// Ends a test program that has nothing to run here with exit code 77, which ctest reports as
+// "Skipped" (SKIP_RETURN_CODE), after saying why on stdout.
+[[noreturn]] void skip_program(const std::string& why);
 std::string read_text(const std::string& path);
 
 }  // namespace gnet::test

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sys/stat.h>
+
+#include "audio/audio_files.h"
 #include "audio/chunk.h"
 #include "audio/decode.h"
 #include "audio/load_audio.h"
@@ -14,6 +17,7 @@
 #include "audio/spectrogram.h"
 #include "kernels/error.h"
 #include "tests/check.h"
+#include "tests/ffmpeg_writer.h"
 #include "tests/helpers.h"
 #include "tests/spectrogram_clips.h"
 
@@ -285,4 +289,122 @@ TEST_CASE("real recordings from ../shared/data: FLAC 22050 mono and MP3 44.1 kHz
         CHECK(*std::max_element(out.begin(), out.end()) == 1.f);
         CHECK(*std::min_element(out.begin(), out.end()) == 0.f);
     }
+}
+
+TEST_CASE("FFmpeg decodes what libsndfile cannot: M4A/AAC, ALAC, WMA, MP4, Matroska (issue 17)") {
+    TempDir dir;
+    struct Case {
+        const char* name;
+        const char* format;
+        const char* codec;
+        int rate;
+        double length_tol;  // encoder delay, and the writer pads its last frame with silence
+    };
+    for (const Case& c :
+         {Case{"a.m4a", "ipod", "aac", 44100, 0.05}, Case{"alac.m4a", "ipod", "alac", 48000, 0.03},
+          Case{"a.wma", "asf", "wmav2", 44100, 0.1}, Case{"a.mp4", "mp4", "aac", 32000, 0.05},
+          Case{"a.mka", "matroska", "flac", 16000, 0.03}}) {
+        INFO(std::string(c.name));
+        const int64_t n = int64_t(c.rate) * 3;
+        auto tone = gnet::test::sine(660.0, n, c.rate, 0.4);
+        std::vector<float> inter(size_t(2 * n));
+        for (int64_t i = 0; i < n; ++i)
+            inter[size_t(2 * i)] = inter[size_t(2 * i + 1)] = tone[size_t(i)];
+        const std::string p = dir.file(c.name);
+        gnet::test::write_with_ffmpeg(p, c.format, c.codec, inter, 2, c.rate);
+        AudioDecoder dec(p);
+        CHECK(dec.info().format.find("FFmpeg") == 0);
+        LoadedAudio a = load_audio(p);
+        CHECK(a.source_rate == c.rate);
+        CHECK(a.source_channels == 2);
+        CHECK(a.duration_seconds == doctest::Approx(3.0).epsilon(c.length_tol));
+        CHECK(zero_crossing_hz(a.samples, 22050) == doctest::Approx(660.0).epsilon(0.01));
+    }
+    CHECK(is_audio_file("x/a.M4A"));
+    CHECK(is_audio_file("a.wma"));
+    CHECK_FALSE(is_audio_file("cover.jpg"));
+}
+
+TEST_CASE("hostile audio files: one clear error naming the file, no crash, no hang (issue 18)") {
+    TempDir dir;
+    auto expect_error = [](const std::string& p, const std::string& part) {
+        try {
+            load_audio(p);
+            FAIL("no error for " << p);
+        } catch (const Error& e) {
+            const std::string msg = e.what();
+            INFO(msg);
+            CHECK(msg.find(p) != std::string::npos);
+            CHECK(msg.find(part) != std::string::npos);
+            CHECK(msg.find('\n') == std::string::npos);
+        }
+    };
+    SUBCASE("a text file named .mp3 (issue 17): the real reason") {
+        gnet::test::write_text(dir.file("notes.mp3"), "just some text, not audio at all\n");
+        expect_error(dir.file("notes.mp3"), "holds text, not audio");
+    }
+    SUBCASE("random bytes named .m4a") {
+        std::string junk(4096, '\0');
+        for (size_t i = 0; i < junk.size(); ++i)
+            junk[i] = char((i * 2654435761u) >> 13);
+        gnet::test::write_text(dir.file("junk.m4a"), junk);
+        expect_error(dir.file("junk.m4a"), "cannot decode");
+    }
+    SUBCASE("a FIFO is refused before open() could block (18.3)") {
+        const std::string p = dir.file("fifo.wav");
+        REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
+        expect_error(p, "not a regular file");
+    }
+    SUBCASE("a folder") {
+        expect_error(dir.path(), "folder");
+    }
+    SUBCASE("tiny WAVs: 1 sample at 48 kHz, 2 at 96 kHz (18.1) decode without a crash") {
+        write_audio(dir.file("one.wav"), {0.5f}, 1, 48000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+        write_audio(dir.file("two.wav"), {0.5f, -0.5f}, 1, 96000, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+        CHECK(load_audio(dir.file("one.wav")).samples.size() <= 1);
+        CHECK(load_audio(dir.file("two.wav")).samples.size() <= 1);
+        CHECK(resample({0.5f}, 48000, 22050).empty());
+    }
+    SUBCASE("sample rates outside 1 kHz - 768 kHz (18.1, 18.11)") {
+        write_audio(dir.file("1hz.wav"), std::vector<float>(100, 0.1f), 1, 1,
+                    SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+        expect_error(dir.file("1hz.wav"), "sample rate 1 Hz is outside");
+        write_audio(dir.file("ghz.wav"), std::vector<float>(4, 0.1f), 1, 1460000000,
+                    SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+        expect_error(dir.file("ghz.wav"), "is outside");
+    }
+    SUBCASE("float samples far outside [-1, 1] (18.7)") {
+        auto x = gnet::test::sine(440.0, 2000, 22050);
+        x[1234] = 1e30f;
+        write_audio(dir.file("huge.wav"), x, 1, 22050, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+        expect_error(dir.file("huge.wav"), "sample 1234 is 1e+30, far outside [-1, 1]");
+        x[1234] = 1.5f;  // a hot but honest float mix is fine
+        write_audio(dir.file("hot.wav"), x, 1, 22050, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+        CHECK(load_audio(dir.file("hot.wav")).samples.size() == 2000);
+    }
+}
+
+TEST_CASE("a truncated MP3 is reported, not decoded as a short track (issue 17)") {
+    const std::string src = gnet::test::shared_data_dir() + "/emotify-dev/rock/13.mp3";
+    if (!gnet::test::path_exists(src)) {
+        MESSAGE("skipped: " << src << " (shared data) is absent");
+        return;
+    }
+    TempDir dir;
+    const std::string bytes = gnet::test::read_text(src);
+    gnet::test::write_text(dir.file("cut.mp3"), bytes.substr(0, 20000));  // ~1.2 s of 60 s
+    CHECK_THROWS_WITH_AS(load_audio(dir.file("cut.mp3")), doctest::Contains("truncated"), Error);
+    CHECK(load_audio(src).duration_seconds == doctest::Approx(60.0).epsilon(0.01));
+}
+
+TEST_CASE("Resampler in blocks gives the one-shot result") {
+    auto x = gnet::test::sine(440.0, 100000, 44100, 0.5);
+    std::vector<float> whole = resample(x, 44100, 22050), blocks;
+    Resampler r(44100, 22050);
+    for (size_t at = 0; at < x.size(); at += 7777)
+        r.process(x.data() + at, std::min<size_t>(7777, x.size() - at), blocks);
+    r.finish(blocks);
+    REQUIRE(blocks.size() == whole.size());
+    CHECK(blocks.size() == 50000);
+    GNET_CHECK_CLOSE(blocks, whole, (Tolerance{1e-6, 0}));
 }

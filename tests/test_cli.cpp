@@ -52,6 +52,21 @@ TEST_CASE("usage errors exit 2 with one line on stderr") {
     CHECK(opt.out.empty());
 }
 
+TEST_CASE("without a GPU, the CPU note is said once, briefly (17)") {
+    if (gnet::probe_gpus().usable) return;  // nothing to say on a GPU machine
+    auto r = run_gnet("bench --quick --device auto --ops ops,spectrogram");
+    INFO(r.err);
+    size_t count = 0, at = 0;
+    while ((at = r.err.find("no usable GPU", at)) != std::string::npos) {
+        ++count;
+        ++at;
+    }
+    CHECK(count == 1);
+    const size_t line_start = r.err.rfind('\n', r.err.find("no usable GPU"));
+    const size_t line_end = r.err.find('\n', r.err.find("no usable GPU"));
+    CHECK(line_end - (line_start == std::string::npos ? 0 : line_start) < 80);
+}
+
 TEST_CASE("gnet bench runs a chosen suite, prints a table and writes JSON") {
     gnet::test::TempDir dir;
     auto r = run_gnet("bench --quick --device cpu --ops ops --json '" + dir.file("b.json") + "'");
@@ -59,7 +74,7 @@ TEST_CASE("gnet bench runs a chosen suite, prints a table and writes JSON") {
     REQUIRE(r.exit_code == 0);
     CHECK(r.out.find("batchnorm_forward_train") != std::string::npos);
     CHECK(r.out.find("GB/s") != std::string::npos);
-    gnet::Json doc = gnet::Json::parse(gnet::test::read_text(dir.file("b.json")));
+    gnet::Json doc = gnet::json_parse(gnet::test::read_text(dir.file("b.json")));
     REQUIRE(doc.is_array());
     REQUIRE(doc.size() == 1);
     CHECK(doc.at(size_t(0)).at("git_commit").is_string());

@@ -270,3 +270,24 @@ TEST_CASE("metrics: per-genre table") {
     CHECK(table.find("2 of 3 genres") != std::string::npos);
     CHECK_THROWS_AS(format_metrics_table(r, {"rock"}), Error);
 }
+
+TEST_CASE("metrics: no samples gives an all-n/a report, no pointer arithmetic on null (18.17)") {
+    MetricsReport r = compute_metrics(0, 3, nullptr, nullptr);
+    CHECK(r.samples == 0);
+    CHECK(r.per_genre.size() == 3);
+    CHECK(r.genres_evaluated == 0);
+    CHECK_FALSE(r.macro_ap.has_value());
+    CHECK(tune_thresholds(0, 2, nullptr, nullptr) == std::vector<float>{0.5f, 0.5f});
+    CHECK_FALSE(average_precision(0, nullptr, nullptr).has_value());
+    CHECK_FALSE(roc_auc(0, nullptr, nullptr).has_value());
+}
+
+TEST_CASE("metrics: NaN or infinite scores are an error, not an endless loop (18.2)") {
+    const std::vector<float> p = {0.2f, std::nanf(""), 0.7f, 0.1f}, y = {0, 1, 1, 0};
+    CHECK_THROWS_WITH_AS(compute_metrics(4, 1, p.data(), y.data()),
+                         doctest::Contains("score of sample 1, genre 0 is NaN"), Error);
+    CHECK_THROWS_AS(tune_thresholds(4, 1, p.data(), y.data()), Error);
+    CHECK_THROWS_AS(average_precision(4, p.data(), y.data()), Error);
+    const std::vector<float> inf = {0.2f, INFINITY, 0.7f, 0.1f};
+    CHECK_THROWS_WITH_AS(roc_auc(4, inf.data(), y.data()), doctest::Contains("infinite"), Error);
+}

@@ -153,3 +153,26 @@ TEST_CASE("npy writes are atomic: a failed write leaves the old file") {
     CHECK_THROWS_AS(npy_write(dir.file("no_such_dir/a.npy"), v.data(), {4}), Error);
     CHECK(npy_read(dir.file("a.npy")).f32 == v);
 }
+
+TEST_CASE("npy: shapes that overflow or exceed the file are refused before allocating (18.8)") {
+    gnet::test::TempDir dir;
+    auto tiny = [&](const std::string& name, const std::vector<int64_t>& shape) {
+        std::string bytes = gnet::npy_header(gnet::NpyDtype::F32, shape);
+        bytes.append(128 - bytes.size() % 128, '\0');
+        gnet::test::write_text(dir.file(name), bytes);
+        return dir.file(name);
+    };
+    const std::string big = tiny("big.npy", {128, 431, 72000});
+    CHECK_THROWS_WITH_AS(gnet::npy_read_f32(big, {128, 431}),
+                         doctest::Contains("big.npy: shape (128, 431, 72000) where (128, 431)"),
+                         gnet::Error);
+    CHECK_THROWS_WITH_AS(gnet::npy_read(big), doctest::Contains("truncated data"), gnet::Error);
+    CHECK_THROWS_WITH_AS(gnet::npy_read(tiny("huge.npy", {int64_t(1) << 40})),
+                         doctest::Contains("huge.npy: not a valid .npy file: truncated data"),
+                         gnet::Error);
+    CHECK_THROWS_WITH_AS(gnet::npy_read(tiny("wrap.npy", {int64_t(1) << 40, int64_t(1) << 40, 16})),
+                         doctest::Contains("too large"), gnet::Error);
+    const std::string bytes = gnet::test::read_text(big);
+    CHECK_THROWS_WITH_AS(gnet::npy_parse(bytes.substr(0, 11), "x.npy"), doctest::Contains("x.npy"),
+                         gnet::Error);
+}

@@ -31,14 +31,14 @@ constexpr double kUpdateSumPerElement = 1e-3;
 constexpr double kUpdateSampleAtol = 1e-3;
 
 Json load_reference() {
-    return Json::parse(
+    return json_parse(
         gnet::test::read_text(gnet::test::fixtures_dir() + "/resnet18_reference.json"));
 }
 
 std::vector<double> numbers(const Json& a) {
     std::vector<double> v;
-    for (const Json& x : a.as_array())
-        v.push_back(x.as_number());
+    for (const Json& x : a)
+        v.push_back(x.get<double>());
     return v;
 }
 
@@ -75,14 +75,14 @@ void check_checksums(const std::string& name, const std::vector<float>& got, con
                      double rtol) {
     INFO("tensor " << name);
     Sums s = sums(got);
-    double rnorm = ref.at("norm").as_number();
+    double rnorm = ref.at("norm").get<double>();
     CHECK(std::fabs(s.norm - rnorm) <= rtol * rnorm + 1e-12);
-    CHECK(std::fabs(s.sum - ref.at("sum").as_number()) <=
-          rtol * ref.at("abs_sum").as_number() + 1e-12);
+    CHECK(std::fabs(s.sum - ref.at("sum").get<double>()) <=
+          rtol * ref.at("abs_sum").get<double>() + 1e-12);
     double rms = rnorm / std::sqrt(double(got.size()));
-    for (const Json& smp : ref.at("samples").as_array()) {
-        size_t i = size_t(smp.at(size_t(0)).as_int());
-        double r = smp.at(size_t(1)).as_number();
+    for (const Json& smp : ref.at("samples")) {
+        size_t i = size_t(smp.at(size_t(0)).get<int64_t>());
+        double r = smp.at(size_t(1)).get<double>();
         REQUIRE(i < got.size());
         CHECK_MESSAGE(std::fabs(got[i] - r) <= rtol * std::fabs(r) + rtol * rms,
                       "[" << i << "] got " << got[i] << " ref " << r);
@@ -119,10 +119,10 @@ std::vector<float> train_losses(ResNet18& m, const Batch& b, int steps, AdamPara
 TEST_CASE("ResNet18 state layout is torchvision's state_dict, name for name") {
     Json ref = load_reference();
     std::vector<StateEntry> layout = resnet18_state_layout(10);
-    const Json::Array& names = ref.at("state_names").as_array();
+    const Json& names = ref.at("state_names");
     REQUIRE(layout.size() == names.size());
     for (size_t i = 0; i < layout.size(); ++i)
-        CHECK(layout[i].name == names[i].as_string());
+        CHECK(layout[i].name == names[i].get<std::string>());
     CHECK(layout.size() == 122);
 
     ResNet18 m(small_config(10, 1, 32, 32), Device::CPU);
@@ -138,8 +138,8 @@ TEST_CASE("ResNet18 state layout is torchvision's state_dict, name for name") {
 TEST_CASE(
     "ResNet18 matches torchvision (float64): logits, loss, gradients, Adam, running stats, eval") {
     Json ref = load_reference();
-    const int N = int(ref.at("N").as_int()), H = int(ref.at("H").as_int()),
-              W = int(ref.at("W").as_int()), G = int(ref.at("G").as_int());
+    const int N = int(ref.at("N").get<int64_t>()), H = int(ref.at("H").get<int64_t>()),
+              W = int(ref.at("W").get<int64_t>()), G = int(ref.at("G").get<int64_t>());
     ResNet18 m(small_config(G, N, H, W), Device::CPU);
     m.load_state_dict(resnet18_pattern_state(G), "pattern");
     Batch b = pattern_batch(N, G, H, W);
@@ -153,10 +153,10 @@ TEST_CASE(
         before.push_back(p.tensor.to_host());
 
     AdamParams adam;
-    adam.lr = float(ref.at("lr").as_number());
+    adam.lr = float(ref.at("lr").get<double>());
     float loss = m.train_step(b.x, b.targets, &b.pos_weight, adam);
     CHECK(m.adam_steps() == 1);
-    CHECK(std::fabs(loss - ref.at("loss").as_number()) <= 1e-5 * ref.at("loss").as_number());
+    CHECK(std::fabs(loss - ref.at("loss").get<double>()) <= 1e-5 * ref.at("loss").get<double>());
     check_logits(m.logits().to_host(), ref.at("logits_train"), "train logits");
 
     // Gradients (the arena still holds them after Adam).
@@ -177,12 +177,13 @@ TEST_CASE(
         }
         const Json& r = upd.at(params[i].name);
         INFO("adam update of " << params[i].name);
-        CHECK(std::fabs(usum - r.at("sum").as_number()) <= kUpdateSumPerElement * double(u.size()));
-        for (const Json& smp : r.at("samples").as_array()) {
-            size_t k = size_t(smp.at(size_t(0)).as_int());
+        CHECK(std::fabs(usum - r.at("sum").get<double>()) <=
+              kUpdateSumPerElement * double(u.size()));
+        for (const Json& smp : r.at("samples")) {
+            size_t k = size_t(smp.at(size_t(0)).get<int64_t>());
             // float32 parameters: the update is only resolved to ~ulp(param)/lr.
             double tol = kUpdateSampleAtol + 4.0 * std::fabs(before[i][k]) * 1.2e-7 / adam.lr;
-            CHECK(std::fabs(u[k] - smp.at(size_t(1)).as_number()) <= tol);
+            CHECK(std::fabs(u[k] - smp.at(size_t(1)).get<double>()) <= tol);
         }
     }
 
@@ -191,8 +192,8 @@ TEST_CASE(
     const Json& bufs = ref.at("buffers_after");
     const Json& counters = ref.at("num_batches_tracked_after");
     for (const StTensor& t : state.tensors) {
-        if (const Json* r = bufs.find(t.name)) check_checksums(t.name, t.f32, *r, kBufferRtol);
-        if (const Json* r = counters.find(t.name)) CHECK(t.i64[0] == r->as_int());
+        if (bufs.contains(t.name)) check_checksums(t.name, t.f32, bufs.at(t.name), kBufferRtol);
+        if (counters.contains(t.name)) CHECK(t.i64[0] == counters.at(t.name).get<int64_t>());
     }
 }
 

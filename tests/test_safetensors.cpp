@@ -2,6 +2,7 @@
 // package, every corrupt-file case, metadata defaults, genre counts and shape/dtype errors.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "kernels/error.h"
@@ -67,21 +68,58 @@ StTensor* find_mut(StFile& f, const std::string& name) {
 }  // namespace
 
 TEST_CASE("JSON parses strictly and writes back the same value") {
-    Json j = Json::parse(
+    Json j = json_parse(
         R"( {"a": [1, -2.5e3, true, false, null], "s": "q\"\\\/\n\u00e9\ud83c\udfb5", "o": {}} )");
-    CHECK(j.at("a").at(size_t(1)).as_number() == -2500.0);
-    CHECK(j.at("s").as_string() == "q\"\\/\n\xc3\xa9\xf0\x9f\x8e\xb5");
-    CHECK(Json::parse(j.dump()).dump() == j.dump());
-    CHECK(Json(0.1).dump() == "0.1");
-    CHECK(Json(int64_t(1) << 40).dump() == "1099511627776");
+    CHECK(json_number(j.at("a").at(1), "a[1]") == -2500.0);
+    CHECK(j.at("s").get<std::string>() == "q\"\\/\n\xc3\xa9\xf0\x9f\x8e\xb5");
+    CHECK(json_dump(json_parse(json_dump(j))) == json_dump(j));
+    CHECK(json_dump(Json(0.1)) == "0.1");
+    CHECK(json_dump(Json(int64_t(1) << 40)) == "1099511627776");
     for (const char* bad :
          {"", "{", "[1,]", "{\"a\":1,}", "{'a':1}", "01", "1.", "-", "nan", "[1] x",
-          "{\"a\":1,\"a\":2}", "\"\\x\"", "\"\\ud800\"", "tru", "\"a\nb\"", "[1e999]"})
-        CHECK_THROWS_AS(Json::parse(bad), JsonError);
+          "{\"a\":1,\"a\":2}", "\"\\x\"", "\"\\ud800\"", "tru", "\"a\nb\"", "[1e999]", "/*c*/1"})
+        CHECK_THROWS_AS(json_parse(bad), JsonError);
     std::string deep(100, '[');
-    CHECK_THROWS_WITH_AS(Json::parse(deep), doctest::Contains("nesting"), JsonError);
-    CHECK_THROWS_AS(Json::parse("{}").at("missing"), JsonError);
-    CHECK_THROWS_AS(Json::parse("1.5").as_int(), JsonError);
+    CHECK_THROWS_WITH_AS(json_parse(deep), doctest::Contains("nesting"), JsonError);
+    CHECK_THROWS_AS(json_key(json_parse("{}"), "missing"), JsonError);
+    CHECK_THROWS_AS(json_int(json_parse("1.5"), "x"), JsonError);
+    CHECK_THROWS_AS(json_int(json_parse("1e300"), "x"), JsonError);
+    CHECK_THROWS_AS(json_int(json_parse("18446744073709551615"), "x"), JsonError);
+    CHECK(json_int(json_parse("-7"), "x") == -7);
+}
+
+TEST_CASE("JSON limits: node count, size, and duplicate keys found in linear time (issue 18.9)") {
+    // 200k distinct keys: a linear-scan duplicate check took minutes at this size.
+    std::string many = "{";
+    for (int i = 0; i < 200000; ++i)
+        many += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+    many += "}";
+    CHECK(json_parse(many).size() == 200000);
+    std::string dup = many.substr(0, many.size() - 1) + ",\"k123456\":1}";
+    CHECK_THROWS_WITH_AS(json_parse(dup), doctest::Contains("duplicate key \"k123456\""),
+                         JsonError);
+    // Duplicates are per object: the same key in two objects is fine.
+    CHECK(json_parse(R"({"a":{"x":1},"b":{"x":2}})").size() == 2);
+    JsonLimits small;
+    small.max_nodes = 1000;
+    std::string big_array = "[" + std::string(2000 * 2 - 1, ',') + "]";
+    for (size_t i = 1; i < big_array.size() - 1; i += 2)
+        big_array[i] = '0';
+    CHECK_THROWS_WITH_AS(json_parse(big_array, small), doctest::Contains("more than 1000"),
+                         JsonError);
+    small.max_bytes = 10;
+    CHECK_THROWS_WITH_AS(json_parse("[1,2,3,4,5,6]", small), doctest::Contains("limit"), JsonError);
+}
+
+TEST_CASE("JSON output: invalid UTF-8 escaped as \\xNN, floats at full precision (issue 18.16)") {
+    OrderedJson o = {{"file", std::string("caf\xe9 \xff.mp3")}, {"p", double(0.123456789f)}};
+    std::string text = json_dump(o);
+    CHECK(text == R"({"file":"caf\\xE9 \\xFF.mp3","p":0.12345679104328156})");
+    Json back = json_parse(text);  // valid JSON again
+    CHECK(back.at("file").get<std::string>() == "caf\\xE9 \\xFF.mp3");
+    CHECK(float(back.at("p").get<double>()) == 0.123456789f);
+    CHECK(utf8_or_escaped("ok \xc3\xa9 \xed\xa0\x80 \xc0\xaf") ==
+          "ok \xc3\xa9 \\xED\\xA0\\x80 \\xC0\\xAF");
 }
 
 TEST_CASE("safetensors round trip keeps names, order, dtypes, shapes, values and metadata") {
@@ -268,6 +306,30 @@ TEST_CASE("checkpoint metadata: written values come back; missing keys take the 
     CHECK(err({{"gnet.audio", "{\"n_fft\": -1}"}}, 2).find("n_fft") != std::string::npos);
     CHECK(err({{"gnet.audio", "{\"n_fft\": \"big\"}"}}, 2).find("gnet.audio") != std::string::npos);
     CHECK(err({{"gnet.audio", "[]"}}, 2).find("not a JSON object") != std::string::npos);
+    // Bounds on every field that sizes the model or predict's buffers (issue 18.10).
+    CHECK(err({{"gnet.audio", "{\"chunk_seconds\": 60}"}}, 2).find("chunk_seconds 60 is outside") !=
+          std::string::npos);
+    CHECK(err({{"gnet.audio", "{\"sample_rate\": 8000000}"}}, 2).find("sample_rate 8000000") !=
+          std::string::npos);
+    CHECK(err({{"gnet.audio", "{\"n_mels\": 100000}"}}, 2).find("n_mels") != std::string::npos);
+    CHECK(err({{"gnet.audio", "{\"hop_length\": 1}"}}, 2).find("hop_length") != std::string::npos);
+    CHECK(err({{"gnet.audio", "{\"n_mels\": 512, \"chunk_seconds\": 30}"}}, 2).find("values") !=
+          std::string::npos);
+    CHECK(err({{"gnet.audio", "{\"sample_rate\": 22050.5}"}}, 2).find("integer") !=
+          std::string::npos);
+    CHECK(err({{"gnet.genres", "[\"a\\nb\", \"c\"]"}}, 2).find("control character") !=
+          std::string::npos);
+}
+
+TEST_CASE("checkpoint: non-finite weights are refused at load (issue 18.2)") {
+    TempDir dir;
+    StFile state = resnet18_pattern_state(3);
+    for (StTensor& t : state.tensors)
+        if (t.name == "layer2.0.conv1.weight") t.f32[17] = std::nanf("");
+    safetensors_write(dir.file("nan.safetensors"), state);
+    CHECK(read_checkpoint_error(dir.file("nan.safetensors"))
+              .find("tensor 'layer2.0.conv1.weight' holds a non-finite value (NaN) at index 17") !=
+          std::string::npos);
 }
 
 TEST_CASE(

@@ -15,13 +15,11 @@ using gnet::test::TempDir;
 TEST_CASE("train on emotify-dev prepared by gnet prepare (GNET_LONG_TESTS=1)") {
     const char* flag = std::getenv("GNET_LONG_TESTS");
     if (!flag || std::string(flag) != "1") {
-        MESSAGE("skipped: set GNET_LONG_TESTS=1 to run the multi-minute training check");
-        return;
+        gnet::test::skip_program("set GNET_LONG_TESTS=1 to run the multi-minute training check");
     }
     const std::string src = gnet::test::shared_data_dir() + "/emotify-dev";
     if (!gnet::test::path_exists(src)) {
-        MESSAGE("skipped: " << src << " is absent");
-        return;
+        gnet::test::skip_program(src + " (shared data) is absent");
     }
     TempDir dir;
     const std::string data = dir.file("data"), run = dir.file("run");

@@ -1,7 +1,9 @@
-// curves.png: a tiny line plotter (RGB canvas, Bresenham lines, a 3x5 digit font) encoded by
-// audio/png.h. Two panels: loss (top, y from 0 to the largest loss) and macro F1 (bottom, y from 0
-// to 1); x = epochs 1..E. Blue = train, orange = validation. The number at the top left of a panel
-// is its y maximum, the one at the bottom right the last epoch.
+// curves.png, drawn with Cairo: two panels sharing the epoch axis, with a title, axis labels,
+// ticks, grid and a legend: loss per epoch (train and validation BCE) on top, macro F1 per epoch
+// (train, chunk level, and validation, track level with mean aggregation: the selection score)
+// below; the best epoch (what best.safetensors holds) is marked in both panels.
+#include <cairo.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -18,109 +20,141 @@ namespace gnet {
 namespace {
 
 struct Rgb {
-    unsigned char r, g, b;
+    double r, g, b;
 };
-constexpr Rgb kWhite{255, 255, 255}, kFrame{90, 90, 90}, kGrid{225, 225, 225}, kTrain{31, 119, 180},
-    kVal{255, 127, 14}, kText{40, 40, 40};
+constexpr Rgb kTrain{0.12, 0.47, 0.71}, kVal{1.0, 0.50, 0.05}, kBest{0.17, 0.63, 0.17},
+    kInk{0.15, 0.15, 0.15}, kGrid{0.88, 0.88, 0.88};
 
-class Canvas {
-  public:
-    Canvas(int w, int h) : w_(w), h_(h), px_(size_t(w) * size_t(h), kWhite) {}
-    void set(int x, int y, Rgb c) {
-        if (x >= 0 && y >= 0 && x < w_ && y < h_) px_[size_t(y) * size_t(w_) + size_t(x)] = c;
-    }
-    void rect(int x0, int y0, int x1, int y1, Rgb c) {
-        for (int y = y0; y <= y1; ++y)
-            for (int x = x0; x <= x1; ++x)
-                set(x, y, c);
-    }
-    void line(int x0, int y0, int x1, int y1, Rgb c, int thick) {
-        int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
-        int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy;
-        for (;;) {
-            rect(x0 - thick / 2, y0 - thick / 2, x0 + (thick - 1) / 2, y0 + (thick - 1) / 2, c);
-            if (x0 == x1 && y0 == y1) break;
-            int e2 = 2 * err;
-            if (e2 >= dy) {
-                err += dy;
-                x0 += sx;
-            }
-            if (e2 <= dx) {
-                err += dx;
-                y0 += sy;
-            }
-        }
-    }
-    // Digits and '.', 3x5 cells scaled by `s`.
-    void text(int x, int y, const std::string& s, Rgb c, int scale) {
-        static const unsigned short glyph[11] = {0x7B6F, 0x2C97, 0x73E7, 0x73CF, 0x5BC9, 0x79CF,
-                                                 0x79EF, 0x7249, 0x7BEF, 0x7BCF, 0x0002};
-        for (char ch : s) {
-            int gi = ch == '.' ? 10 : (ch >= '0' && ch <= '9') ? ch - '0' : -1;
-            if (gi >= 0)
-                for (int row = 0; row < 5; ++row)
-                    for (int col = 0; col < 3; ++col)
-                        if (glyph[gi] >> (14 - (row * 3 + col)) & 1)
-                            rect(x + col * scale, y + row * scale, x + col * scale + scale - 1,
-                                 y + row * scale + scale - 1, c);
-            x += 4 * scale;
-        }
-    }
-    std::string png() const;
-
-  private:
-    int w_, h_;
-    std::vector<Rgb> px_;
-};
-
-std::string Canvas::png() const {
-    static_assert(sizeof(Rgb) == 3, "Canvas pixels are packed RGB");
-    return encode_rgb_png(reinterpret_cast<const uint8_t*>(px_.data()), uint32_t(w_), uint32_t(h_));
+void set(cairo_t* cr, Rgb c) {
+    cairo_set_source_rgb(cr, c.r, c.g, c.b);
 }
 
-std::string short_number(double v) {
+void text_at(cairo_t* cr, double x, double y, const std::string& s, double ax, double ay) {
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s.c_str(), &e);
+    cairo_move_to(cr, x - e.x_bearing - ax * e.width, y - e.y_bearing - ay * e.height);
+    cairo_show_text(cr, s.c_str());
+}
+
+// A "nice" tick step (1, 2 or 5 x 10^k) giving about `target` ticks over `range`.
+double nice_step(double range, int target) {
+    const double raw = range / std::max(1, target);
+    const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (raw <= m * mag) return m * mag;
+    return 10 * mag;
+}
+
+std::string tick_label(double v, double step) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, v >= 10 ? "%.1f" : "%.3f", v);
+    const int decimals = step >= 1 ? 0 : int(std::ceil(-std::log10(step) - 1e-9));
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
     return buf;
 }
 
-void panel(Canvas& c, int x0, int y0, int x1, int y1, double ymax,
-           const std::vector<std::vector<double>>& series, const std::vector<Rgb>& colors) {
-    for (int k = 1; k < 5; ++k) {
-        int y = y1 - (y1 - y0) * k / 5;
-        c.line(x0, y, x1, y, kGrid, 1);
+struct Series {
+    const char* label;
+    std::vector<double> y;
+    Rgb colour;
+};
+
+void panel(cairo_t* cr, double x0, double y0, double w, double h, int epochs, double ymax,
+           const char* ylabel, const std::vector<Series>& series, int best_epoch) {
+    // Half an epoch of margin on each side: the first and last points (and a best epoch at
+    // either end) stay clear of the frame.
+    auto px = [&](double e) { return x0 + (e - 0.5) / epochs * w; };
+    auto py = [&](double v) { return y0 + h - std::clamp(v / ymax, 0.0, 1.0) * h; };
+    cairo_set_line_width(cr, 1);
+    cairo_set_font_size(cr, 12);
+    // Grid and y ticks.
+    const double ystep = nice_step(ymax, 5);
+    for (double v = 0; v <= ymax + 1e-12; v += ystep) {
+        set(cr, kGrid);
+        cairo_move_to(cr, x0, py(v) + 0.5);
+        cairo_line_to(cr, x0 + w, py(v) + 0.5);
+        cairo_stroke(cr);
+        set(cr, kInk);
+        text_at(cr, x0 - 6, py(v), tick_label(v, ystep), 1, 0.5);
     }
-    c.line(x0, y0, x1, y0, kFrame, 1);
-    c.line(x0, y1, x1, y1, kFrame, 1);
-    c.line(x0, y0, x0, y1, kFrame, 1);
-    c.line(x1, y0, x1, y1, kFrame, 1);
-    const int E = int(series.empty() ? 0 : series[0].size());
-    auto px = [&](int i) { return E <= 1 ? (x0 + x1) / 2 : x0 + 8 + (x1 - x0 - 16) * i / (E - 1); };
-    auto py = [&](double v) {
-        double t = ymax > 0 ? std::clamp(v / ymax, 0.0, 1.0) : 0.0;
-        return y1 - 4 - int(std::lround(t * (y1 - y0 - 8)));
-    };
-    for (size_t s = 0; s < series.size(); ++s) {
-        for (int i = 0; i < E; ++i) {
-            double v = series[s][size_t(i)];
-            if (!std::isfinite(v)) continue;
-            c.rect(px(i) - 2, py(v) - 2, px(i) + 2, py(v) + 2, colors[s]);
-            if (i > 0 && std::isfinite(series[s][size_t(i - 1)]))
-                c.line(px(i - 1), py(series[s][size_t(i - 1)]), px(i), py(v), colors[s], 2);
+    // x ticks: epochs.
+    const double xstep = std::max(1.0, nice_step(std::max(1, epochs - 1), 8));
+    for (double e = 1; e <= epochs + 1e-9; e += xstep) {
+        set(cr, kInk);
+        cairo_move_to(cr, px(e), y0 + h);
+        cairo_line_to(cr, px(e), y0 + h + 5);
+        cairo_stroke(cr);
+        text_at(cr, px(e), y0 + h + 8, tick_label(e, 1), 0.5, 0);
+    }
+    set(cr, kInk);
+    cairo_rectangle(cr, x0 + 0.5, y0 + 0.5, w, h);
+    cairo_stroke(cr);
+    cairo_save(cr);
+    cairo_translate(cr, x0 - 46, y0 + h / 2);
+    cairo_rotate(cr, -M_PI / 2);
+    cairo_set_font_size(cr, 13);
+    text_at(cr, 0, 0, ylabel, 0.5, 0.5);
+    cairo_restore(cr);
+    // Best epoch.
+    if (best_epoch >= 1) {
+        set(cr, kBest);
+        const double dash[] = {5, 4};
+        cairo_set_dash(cr, dash, 2, 0);
+        cairo_move_to(cr, px(best_epoch), y0);
+        cairo_line_to(cr, px(best_epoch), y0 + h);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, nullptr, 0, 0);
+    }
+    // Lines with a dot per epoch; non-finite values leave a gap.
+    for (const Series& s : series) {
+        set(cr, s.colour);
+        cairo_set_line_width(cr, 2);
+        bool pen = false;
+        for (size_t i = 0; i < s.y.size(); ++i) {
+            if (!std::isfinite(s.y[i])) {
+                pen = false;
+                continue;
+            }
+            const double x = px(double(i + 1)), y = py(s.y[i]);
+            pen ? cairo_line_to(cr, x, y) : cairo_move_to(cr, x, y);
+            pen = true;
         }
+        cairo_stroke(cr);
+        for (size_t i = 0; i < s.y.size(); ++i)
+            if (std::isfinite(s.y[i])) {
+                cairo_arc(cr, px(double(i + 1)), py(s.y[i]), 3, 0, 2 * M_PI);
+                cairo_fill(cr);
+            }
     }
-    c.text(x0 + 6, y0 + 6, short_number(ymax), kText, 2);
-    std::string last = std::to_string(E);
-    c.text(x1 - 6 - int(last.size()) * 8, y1 - 16, last, kText, 2);
+    // Legend above the panel's top right corner, outside the plotting area.
+    cairo_set_font_size(cr, 12);
+    double lx = x0 + w;
+    for (auto it = series.rbegin(); it != series.rend(); ++it) {
+        cairo_text_extents_t e;
+        cairo_text_extents(cr, it->label, &e);
+        lx -= e.x_advance;
+        set(cr, kInk);
+        text_at(cr, lx, y0 - 10, it->label, 0, 0.5);
+        lx -= 32;
+        set(cr, it->colour);
+        cairo_set_line_width(cr, 2);
+        cairo_move_to(cr, lx, y0 - 10);
+        cairo_line_to(cr, lx + 25, y0 - 10);
+        cairo_stroke(cr);
+        cairo_arc(cr, lx + 12.5, y0 - 10, 3, 0, 2 * M_PI);
+        cairo_fill(cr);
+        lx -= 18;
+    }
 }
 
 }  // namespace
 
 void write_curves_png(const std::string& path, const std::vector<EpochRecord>& history) {
-    const int W = 640, H = 520;
-    Canvas c(W, H);
+    const int W = 900, H = 720;
+    const int E = int(history.size());
     std::vector<double> tl, vl, tf, vf;
     double lmax = 0;
+    int best = 0;
+    double best_f1 = -1;
     for (const EpochRecord& e : history) {
         tl.push_back(e.train_loss);
         vl.push_back(e.val_loss);
@@ -128,10 +162,50 @@ void write_curves_png(const std::string& path, const std::vector<EpochRecord>& h
         vf.push_back(e.val_f1);
         for (double v : {e.train_loss, e.val_loss})
             if (std::isfinite(v)) lmax = std::max(lmax, v);
+        if (e.val_f1 > best_f1) {  // ties keep the earlier epoch, as training does
+            best_f1 = e.val_f1;
+            best = e.epoch;
+        }
     }
-    panel(c, 20, 20, W - 20, H / 2 - 10, lmax > 0 ? lmax * 1.05 : 1.0, {tl, vl}, {kTrain, kVal});
-    panel(c, 20, H / 2 + 10, W - 20, H - 20, 1.0, {tf, vf}, {kTrain, kVal});
-    write_file_atomic(path, c.png());
+    cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    cairo_t* cr = cairo_create(surface);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    set(cr, kInk);
+    cairo_set_font_size(cr, 17);
+    char title[160];
+    if (best > 0)
+        std::snprintf(title, sizeof title,
+                      "gnet train: %d epoch%s; best epoch %d (val track macro F1 %.3f)", E,
+                      E == 1 ? "" : "s", best, best_f1);
+    else
+        std::snprintf(title, sizeof title, "gnet train: %d epochs", E);
+    text_at(cr, W / 2.0, 12, title, 0.5, 0);
+    const double x0 = 80, w = W - 110, h = 250;
+    panel(cr, x0, 66, w, h, std::max(E, 1), lmax > 0 ? lmax * 1.08 : 1.0, "loss (BCE)",
+          {{"train", tl, kTrain}, {"validation", vl, kVal}}, best);
+    panel(cr, x0, 66 + h + 66, w, h, std::max(E, 1), 1.0, "macro F1",
+          {{"train (chunks)", tf, kTrain}, {"validation (tracks, mean)", vf, kVal}}, best);
+    set(cr, kInk);
+    cairo_set_font_size(cr, 13);
+    text_at(cr, x0 + w / 2, H - 16, "epoch", 0.5, 0.5);
+    if (best > 0) {
+        set(cr, kBest);
+        cairo_set_font_size(cr, 12);
+        text_at(cr, x0, H - 16, "- - best epoch (best.safetensors)", 0, 0.5);
+    }
+    std::string bytes;
+    try {
+        bytes = encode_cairo_png(surface);
+    } catch (const Error& e) {
+        cairo_destroy(cr);
+        cairo_surface_destroy(surface);
+        throw Error("cannot write " + path + ": " + e.what());
+    }
+    cairo_destroy(cr);
+    cairo_surface_destroy(surface);
+    write_file_atomic(path, bytes);
 }
 
 }  // namespace gnet

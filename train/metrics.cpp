@@ -36,6 +36,17 @@ void check_labels(int N, const float* labels, int stride) {
     }
 }
 
+// NaN never equals itself: equal-score grouping would never end, so non-finite scores are an
+// error (a model with NaN weights, or a diverged run).
+void check_scores(int N, int G, const float* scores) {
+    for (int64_t i = 0; i < int64_t(N) * G; ++i)
+        if (!std::isfinite(scores[i]))
+            throw Error("score of sample " + std::to_string(i / G) + ", genre " +
+                        std::to_string(i % G) + " is " +
+                        (std::isnan(scores[i]) ? "NaN" : "infinite") +
+                        ": the model produced non-finite outputs (corrupt or diverged weights)");
+}
+
 double ratio(double num, double den) {
     return den > 0 ? num / den : 0.0;
 }
@@ -44,6 +55,10 @@ double ratio(double num, double den) {
 
 std::optional<double> average_precision(int N, const float* scores, const float* labels,
                                         int stride) {
+    if (N <= 0) return std::nullopt;
+    for (int n = 0; n < N; ++n)
+        if (!std::isfinite(scores[int64_t(n) * stride]))
+            check_scores(1, 1, &scores[int64_t(n) * stride]);
     int64_t positives = 0;
     for (int n = 0; n < N; ++n)
         positives += is_positive(labels[int64_t(n) * stride]);
@@ -66,6 +81,10 @@ std::optional<double> average_precision(int N, const float* scores, const float*
 }
 
 std::optional<double> roc_auc(int N, const float* scores, const float* labels, int stride) {
+    if (N <= 0) return std::nullopt;
+    for (int n = 0; n < N; ++n)
+        if (!std::isfinite(scores[int64_t(n) * stride]))
+            check_scores(1, 1, &scores[int64_t(n) * stride]);
     int64_t positives = 0;
     for (int n = 0; n < N; ++n)
         positives += is_positive(labels[int64_t(n) * stride]);
@@ -97,10 +116,12 @@ MetricsReport compute_metrics(int N, int G, const float* probs, const float* tar
     GNET_CHECK(
         thresholds.empty() || int(thresholds.size()) == G,
         "expected " + std::to_string(G) + " thresholds, got " + std::to_string(thresholds.size()));
-    check_labels(N * G, targets, 1);
     MetricsReport r;
     r.samples = N;
     r.per_genre.resize(size_t(G));
+    if (N == 0) return r;  // nothing to measure: every genre n/a
+    check_labels(N * G, targets, 1);
+    check_scores(N, G, probs);
     int64_t tp_all = 0, fp_all = 0, fn_all = 0;
     double sum_p = 0, sum_r = 0, sum_f = 0, sum_ap = 0, sum_auc = 0;
     int auc_count = 0;
@@ -179,8 +200,10 @@ std::vector<float> aggregate_tracks(int N, int G, const float* chunk_values,
 }
 
 std::vector<float> tune_thresholds(int N, int G, const float* probs, const float* targets) {
-    check_labels(N * G, targets, 1);
     std::vector<float> out(size_t(G), 0.5f);
+    if (N <= 0) return out;
+    check_labels(N * G, targets, 1);
+    check_scores(N, G, probs);
     for (int g = 0; g < G; ++g) {
         const float* s = probs + g;
         const float* l = targets + g;

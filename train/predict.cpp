@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
+#include <mutex>
 #include <numeric>
 #include <thread>
 
@@ -30,15 +33,18 @@ const char* aggregation_name(Aggregation a) {
     return a == Aggregation::Max ? "max" : "mean";
 }
 
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
+                                       std::vector<std::string>* missing) {
     std::vector<std::string> out;
     for (const std::string& in : inputs) {
         std::error_code ec;
         if (fs::is_directory(in, ec)) {
             for (const std::string& rel : list_audio_files(in))
                 out.push_back((fs::path(in) / rel).string());
-        } else if (fs::exists(in, ec)) {
+        } else if (fs::exists(in, ec) || fs::is_symlink(in, ec)) {
             out.push_back(in);
+        } else if (missing) {
+            missing->push_back(in);
         } else {
             throw Error(in + ": no such file or folder");
         }
@@ -68,13 +74,57 @@ std::vector<GenreScore> rank_genres(const std::vector<float>& probs,
 
 namespace {
 
-struct DecodedTrack {
-    bool ok = false;
-    std::string reason;
-    std::vector<float> chunks;  // (n_chunks, chunk_samples)
+// Up to `batch` chunks of one track on their way from a decoding thread to the scoring thread.
+struct ChunkBlock {
+    size_t track = 0;
+    std::vector<float> audio;  // (n_chunks, chunk_samples)
     int n_chunks = 0;
+    bool last = false;  // the track's final block: duration and padding are known
     double duration_s = 0;
-    bool padded = false;
+    bool padded = false;          // the track is shorter than one chunk
+    bool mostly_padding = false;  // ... and shorter than half of one
+    std::string error;            // the track failed (the block holds no chunks)
+};
+
+// A bounded queue (in chunks) from the decoding threads to the scoring thread.
+class BlockQueue {
+  public:
+    explicit BlockQueue(int64_t capacity_chunks) : capacity_(capacity_chunks) {}
+    void push(ChunkBlock b) {
+        std::unique_lock<std::mutex> lock(m_);
+        not_full_.wait(lock, [&] { return held_ == 0 || held_ + b.n_chunks <= capacity_; });
+        held_ += b.n_chunks;
+        q_.push_back(std::move(b));
+        not_empty_.notify_one();
+    }
+    void producer_done() {
+        std::lock_guard<std::mutex> lock(m_);
+        ++done_producers_;
+        not_empty_.notify_all();
+    }
+    // Waits for a block; false once every producer is done and nothing is left.
+    bool pop(ChunkBlock& out, int producers) {
+        std::unique_lock<std::mutex> lock(m_);
+        not_empty_.wait(lock, [&] { return !q_.empty() || done_producers_ == producers; });
+        if (q_.empty()) return false;
+        out = std::move(q_.front());
+        q_.pop_front();
+        held_ -= out.n_chunks;
+        not_full_.notify_all();
+        return true;
+    }
+    bool empty() {
+        std::lock_guard<std::mutex> lock(m_);
+        return q_.empty();
+    }
+
+  private:
+    std::mutex m_;
+    std::condition_variable not_empty_, not_full_;
+    std::deque<ChunkBlock> q_;
+    int64_t capacity_;
+    int64_t held_ = 0;
+    int done_producers_ = 0;
 };
 
 SpectrogramConfig config_from(const AudioMeta& a) {
@@ -109,22 +159,51 @@ struct Tagger::Impl {
     std::unique_ptr<GpuSpectrogram> gpu_spec;
 #endif
 
-    DecodedTrack decode(const std::string& path) const {
-        DecodedTrack t;
+    // Streams one file into blocks of at most `batch` chunks: whole chunks as they are decoded,
+    // then the remainder (zero-padded) when it is at least half a chunk, or when the whole track
+    // is shorter than one chunk.
+    void stream_track(size_t track, const std::string& path, BlockQueue& queue) const {
+        const int64_t L = cfg.chunk_samples();
+        const int64_t per_block = std::max(1, opt.batch);
         try {
-            LoadedAudio a = load_audio(path, cfg.sample_rate);
-            t.duration_s = a.duration_seconds;
-            const std::vector<float>& mono = a.samples;
-            if (mono.empty()) throw Error(path + ": no audio samples");
-            t.n_chunks =
-                int(chunk_count(int64_t(mono.size()), cfg.chunk_samples(), Remainder::PadIfShort));
-            t.padded = int64_t(mono.size()) < cfg.chunk_samples();
-            t.chunks = make_chunks(mono, cfg.chunk_samples(), Remainder::PadIfShort);
-            t.ok = true;
+            AudioStream stream(path, cfg.sample_rate);
+            std::vector<float> buf;
+            int64_t chunks_sent = 0;
+            bool more = true;
+            while (more) {
+                more = stream.read(
+                    buf, size_t(per_block * L) - std::min(buf.size(), size_t(per_block * L)));
+                int64_t whole = int64_t(buf.size()) / L;
+                if (more && whole > 0) {
+                    ChunkBlock b;
+                    b.track = track;
+                    b.n_chunks = int(whole);
+                    b.audio.assign(buf.begin(), buf.begin() + whole * L);
+                    buf.erase(buf.begin(), buf.begin() + whole * L);
+                    chunks_sent += whole;
+                    queue.push(std::move(b));
+                }
+            }
+            ChunkBlock b;
+            b.track = track;
+            b.last = true;
+            b.duration_s = stream.seconds_decoded();
+            const int64_t whole = int64_t(buf.size()) / L, rest = int64_t(buf.size()) % L;
+            const bool keep_rest = rest > 0 && (rest * 2 >= L || chunks_sent + whole == 0);
+            b.n_chunks = int(whole + (keep_rest ? 1 : 0));
+            if (chunks_sent + b.n_chunks == 0) throw Error(path + ": no audio samples");
+            b.padded = chunks_sent + whole == 0;
+            b.mostly_padding = b.padded && rest * 2 < L;
+            buf.resize(size_t(b.n_chunks * L), 0.f);
+            b.audio = std::move(buf);
+            queue.push(std::move(b));
         } catch (const std::exception& e) {
-            t.reason = e.what();
+            ChunkBlock b;
+            b.track = track;
+            b.last = true;
+            b.error = e.what();
+            queue.push(std::move(b));
         }
-        return t;
     }
 
     std::vector<float> spectrograms(const std::vector<float>& audio, int64_t n_chunks) {
@@ -191,59 +270,118 @@ void Tagger::tag_files(
     const std::function<void(const std::string&, const std::string&)>& on_error) {
     Impl& m = *impl_;
     const int G = int(m.meta.genres.size());
-    const size_t group = size_t(std::max(8, 2 * m.opt.jobs));
-    for (size_t g0 = 0; g0 < files.size(); g0 += group) {
-        const size_t n = std::min(group, files.size() - g0);
-        std::vector<DecodedTrack> tracks(n);
-        std::atomic<size_t> next{0};
-        auto worker = [&] {
-            for (size_t i; (i = next.fetch_add(1)) < n;)
-                tracks[i] = m.decode(files[g0 + i]);
-        };
-        std::vector<std::thread> pool;
-        for (int j = 0; j < std::min<int>(m.opt.jobs, int(n)); ++j)
-            pool.emplace_back(worker);
+    if (files.empty()) return;
+    // Decoding threads stream tracks into a queue that holds at most `budget` chunks of audio;
+    // the scoring thread (this one) batches chunks across tracks and keeps only each track's
+    // small (chunks x genres) score table, so memory does not grow with track length.
+    const int producers = std::max(1, std::min<int>(m.opt.jobs, int(files.size())));
+    const int64_t budget = std::max<int64_t>(2 * int64_t(m.opt.batch), 16);
+    BlockQueue queue(budget);
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> pool;
+    for (int j = 0; j < producers; ++j)
+        pool.emplace_back([&] {
+            for (size_t i; (i = next.fetch_add(1)) < files.size();)
+                m.stream_track(i, files[i], queue);
+            queue.producer_done();
+        });
+
+    struct TrackState {
+        std::vector<float> probs;  // (chunks so far, G)
+        bool finished = false;
+        ChunkBlock tail;  // the last block's facts (duration, padding, error)
+    };
+    std::vector<TrackState> state(files.size());
+    size_t emitted = 0;
+    auto emit_ready = [&] {
+        for (; emitted < files.size() && state[emitted].finished; ++emitted) {
+            TrackState& t = state[emitted];
+            if (!t.tail.error.empty()) {
+                on_error(files[emitted], t.tail.error);
+            } else {
+                const int n = int(t.probs.size()) / G;
+                bool finite = true;
+                for (float v : t.probs)
+                    finite = finite && std::isfinite(v);
+                if (!finite) {
+                    on_error(files[emitted], "the model produced non-finite scores");
+                } else {
+                    TrackPrediction r;
+                    r.file = files[emitted];
+                    r.duration_s = t.tail.duration_s;
+                    r.chunks = n;
+                    r.padded = t.tail.padded;
+                    r.mostly_padding = t.tail.mostly_padding;
+                    r.strategy = m.opt.strategy;
+                    r.genres = rank_genres(aggregate_chunks(t.probs, n, G, m.opt.strategy),
+                                           m.meta.genres, m.thresholds);
+                    if (r.mostly_padding)  // scores of a chunk that is mostly zeros: no tags
+                        for (GenreScore& g : r.genres)
+                            g.predicted = false;
+                    for (int c = 0; c < n; ++c) {
+                        SegmentPrediction sp;
+                        sp.start_s = double(c) * m.cfg.chunk_seconds;
+                        sp.end_s = std::min(r.duration_s, double(c + 1) * m.cfg.chunk_seconds);
+                        std::vector<float> pc(t.probs.begin() + c * G,
+                                              t.probs.begin() + (c + 1) * G);
+                        sp.genres = rank_genres(pc, m.meta.genres, m.thresholds);
+                        r.segments.push_back(std::move(sp));
+                    }
+                    on_result(r);
+                }
+            }
+            t.probs = {};
+        }
+    };
+
+    std::vector<ChunkBlock> pending;
+    int64_t pending_chunks = 0;
+    auto score_pending = [&] {
+        if (pending_chunks > 0) {
+            std::vector<float> audio;
+            audio.reserve(size_t(pending_chunks * m.cfg.chunk_samples()));
+            for (const ChunkBlock& b : pending)
+                audio.insert(audio.end(), b.audio.begin(), b.audio.end());
+            std::vector<float> probs =
+                m.probabilities(m.spectrograms(audio, pending_chunks), pending_chunks);
+            int64_t c0 = 0;
+            for (const ChunkBlock& b : pending) {
+                std::vector<float>& dst = state[b.track].probs;
+                dst.insert(dst.end(), probs.begin() + c0 * G,
+                           probs.begin() + (c0 + b.n_chunks) * G);
+                c0 += b.n_chunks;
+            }
+        }
+        for (ChunkBlock& b : pending)
+            if (b.last) {
+                state[b.track].finished = true;
+                b.audio = {};
+                state[b.track].tail = std::move(b);
+            }
+        pending.clear();
+        pending_chunks = 0;
+        emit_ready();
+    };
+    try {
+        ChunkBlock b;
+        while (queue.pop(b, producers)) {
+            pending_chunks += b.n_chunks;
+            pending.push_back(std::move(b));
+            // Score a full batch, or whatever is there when no more is waiting.
+            if (pending_chunks >= m.opt.batch || queue.empty()) score_pending();
+        }
+        score_pending();
+    } catch (...) {
+        // Let the producers finish (the queue must keep draining), then report.
+        ChunkBlock b;
+        while (queue.pop(b, producers)) {
+        }
         for (std::thread& t : pool)
             t.join();
-
-        int64_t total = 0;
-        for (const DecodedTrack& t : tracks)
-            total += t.ok ? t.n_chunks : 0;
-        std::vector<float> audio;
-        audio.reserve(size_t(total * m.cfg.chunk_samples()));
-        for (const DecodedTrack& t : tracks)
-            if (t.ok) audio.insert(audio.end(), t.chunks.begin(), t.chunks.end());
-        std::vector<float> probs;
-        if (total > 0) probs = m.probabilities(m.spectrograms(audio, total), total);
-
-        int64_t c0 = 0;
-        for (size_t i = 0; i < n; ++i) {
-            const DecodedTrack& t = tracks[i];
-            if (!t.ok) {
-                on_error(files[g0 + i], t.reason);
-                continue;
-            }
-            std::vector<float> p(probs.begin() + c0 * G, probs.begin() + (c0 + t.n_chunks) * G);
-            c0 += t.n_chunks;
-            TrackPrediction r;
-            r.file = files[g0 + i];
-            r.duration_s = t.duration_s;
-            r.chunks = t.n_chunks;
-            r.padded = t.padded;
-            r.strategy = m.opt.strategy;
-            r.genres = rank_genres(aggregate_chunks(p, t.n_chunks, G, m.opt.strategy),
-                                   m.meta.genres, m.thresholds);
-            for (int c = 0; c < t.n_chunks; ++c) {
-                SegmentPrediction s;
-                s.start_s = double(c) * m.cfg.chunk_seconds;
-                s.end_s = std::min(t.duration_s, double(c + 1) * m.cfg.chunk_seconds);
-                std::vector<float> pc(p.begin() + c * G, p.begin() + (c + 1) * G);
-                s.genres = rank_genres(pc, m.meta.genres, m.thresholds);
-                r.segments.push_back(std::move(s));
-            }
-            on_result(r);
-        }
+        throw;
     }
+    for (std::thread& t : pool)
+        t.join();
 }
 
 }  // namespace gnet

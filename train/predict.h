@@ -2,10 +2,16 @@
 // chunk is zero-padded into one) -> spectrograms -> ResNet18 in eval mode -> sigmoid per genre ->
 // aggregation over the track's chunks (mean or max) -> genres sorted by probability.
 //
-// Tracks are processed in groups: the group's files are decoded on `jobs` threads, then the chunks
-// of all its tracks are batched together (up to `batch` chunks per forward pass), so the model is
-// loaded once and the GPU sees full batches even for short tracks. A file that cannot be read is
-// reported through on_error and the others still go through.
+// A track's remainder after its last whole chunk is scored too (zero-padded) when it is at least
+// half a chunk long; a track shorter than one chunk is one zero-padded chunk, and when it is
+// shorter than half a chunk it is flagged mostly_padding and no genre is marked predicted.
+//
+// Streaming, with bounded memory: `jobs` threads decode tracks block by block (at most `batch`
+// chunks per block) into a queue that holds at most 2 x batch chunks of audio; the scoring thread
+// batches chunks across tracks (up to `batch` per forward pass, so the GPU sees full batches even
+// for short tracks) and keeps only each track's chunk scores. A two-hour file costs no more
+// memory than a song. A file that cannot be read is reported through on_error and the others
+// still go through; results and errors arrive in input order.
 #pragma once
 
 #include <functional>
@@ -37,7 +43,8 @@ struct TrackPrediction {
     std::string file;
     double duration_s = 0;
     int chunks = 0;
-    bool padded = false;  // shorter than one chunk, zero-padded
+    bool padded = false;          // shorter than one chunk, zero-padded
+    bool mostly_padding = false;  // shorter than half a chunk: scored, but nothing predicted
     Aggregation strategy = Aggregation::Mean;
     std::vector<GenreScore> genres;           // every genre, sorted by probability
     std::vector<SegmentPrediction> segments;  // one per chunk
@@ -51,8 +58,10 @@ struct PredictOptions {
 };
 
 // Files and folders -> the audio files to tag: files as given (in order), folders searched
-// recursively for audio extensions (sorted). A path that does not exist is an Error.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
+// recursively for audio extensions (sorted). A path that does not exist goes to `missing` (an
+// Error when missing is null).
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
+                                       std::vector<std::string>* missing = nullptr);
 
 // Aggregates per-chunk probabilities (chunks x G, row-major) into one score per genre.
 std::vector<float> aggregate_chunks(const std::vector<float>& probs, int chunks, int G,

@@ -2,9 +2,19 @@
 //
 // Every labelled track is decoded, resampled to 22050 Hz and cut into 10 s chunks (the remainder is
 // dropped); each chunk's [128, 431] spectrogram is saved as DATA_DIR/<split>/<track>_<chunk>.npy.
-// The split is by track (train/split.h). DATA_DIR also gets genres.txt, manifest.csv (one row per
-// chunk: file, split, track, start_s, 0/1 per genre) and prepare.json (every parameter used);
-// manifest.csv is written last, so a DATA_DIR with a manifest is complete.
+// A track longer than max_chunks_per_track chunks keeps that many, spread evenly over the track
+// (so a 30-minute file does not outweigh 180 songs). The split is by track (train/split.h); an
+// empty validation or training split is an error. DATA_DIR also gets genres.txt, manifest.csv
+// (one row per chunk: file, split, track, start_s, 0/1 per genre) and prepare.json (every
+// parameter used, every file found but not used and every skipped track, with reasons).
+//
+// Run-folder safety: the run holds an exclusive lock on DATA_DIR (a second prepare, with or
+// without --force, is refused while it runs) and builds everything in its own staging folder
+// DATA_DIR/.partial-<pid>; only at the end is the new data set moved in (manifest.csv last), after
+// the old one (--force) is moved aside. An interrupted run (Ctrl-C, kill, full disk) leaves the
+// old data set, or none, never a mixture; the next run clears the leftovers and starts again
+// without --force. Undecodable or too-short inputs are skipped; a failure to WRITE an output
+// (full disk, permissions) stops the run.
 //
 // Work split: `jobs` threads decode and resample tracks. On the CPU each of them also computes its
 // tracks' spectrograms (one FFTW plan per thread); with the GPU they hand chunks to the calling
@@ -33,6 +43,7 @@ struct PrepareOptions {
     int jobs = 0;        // decoding threads; 0 = all hardware threads
     int gpu_batch = 32;  // chunks per cuFFT call
     bool force = false;  // rebuild an existing DATA_DIR
+    int max_chunks_per_track = 30;  // 0 = keep every chunk
 };
 
 struct SkippedTrack {
@@ -40,18 +51,27 @@ struct SkippedTrack {
     std::string reason;
 };
 
+// A track whose chunks were thinned to max_chunks_per_track.
+struct CappedTrack {
+    std::string path;
+    int64_t chunks = 0, kept = 0;
+};
+
 struct PrepareSummary {
     std::vector<std::string> genres;
     int64_t tracks_total = 0;
     int64_t tracks_used = 0;
-    std::vector<SkippedTrack> skipped;
+    std::vector<SkippedTrack> skipped;   // labelled but undecodable or too short
+    std::vector<SkippedTrack> not_used;  // found but not labelled (see train/labels.h)
+    std::vector<CappedTrack> capped;
     int64_t chunks_train = 0, chunks_val = 0;
     int64_t tracks_train = 0, tracks_val = 0;
     // per genre: tracks and chunks with that label in each split
     std::vector<int64_t> genre_tracks_train, genre_tracks_val, genre_chunks_train, genre_chunks_val;
     double audio_seconds = 0;  // decoded audio, all used tracks
     double wall_seconds = 0;
-    std::vector<std::string> warnings;  // label warnings (rows for missing files, ...)
+    std::vector<std::string> warnings;  // label warnings (rows for missing files, ...), capped
+    std::string previous;               // "" or what happened to what DATA_DIR held before
 };
 
 struct PrepareProgress {
@@ -59,8 +79,9 @@ struct PrepareProgress {
     int64_t total = 0;
 };
 
-// Throws gnet::Error for unusable input (no labels, nothing decodable, DATA_DIR not empty without
-// force). `on_skip` is told about each skipped track as it happens; `on_progress` about progress.
+// Throws gnet::Error for unusable input (no labels, nothing decodable, an empty split, DATA_DIR
+// holding a data set without force, DATA_DIR locked), for write failures, and Interrupted
+// (train/interrupt.h) on Ctrl-C. `on_skip` is told about each skipped track as it happens; `on_progress` about progress.
 PrepareSummary prepare_dataset(const PrepareOptions& opt,
                                const std::function<void(const SkippedTrack&)>& on_skip,
                                const std::function<void(const PrepareProgress&)>& on_progress);

@@ -17,6 +17,7 @@
 #include "nn/resnet18.h"
 #include "nn/safetensors.h"
 #include "train/csv.h"
+#include "train/interrupt.h"
 #include "train/loader.h"
 
 namespace gnet {
@@ -132,47 +133,51 @@ struct RunState {
     std::vector<EpochRecord> history;
 };
 
-Json run_state_json(const RunState& s) {
-    Json j = Json::object();
-    j.set("epoch", s.epoch);
-    j.set("best_epoch", s.best_epoch);
-    j.set("best_f1", s.best_f1);
-    j.set("bad_epochs", s.bad_epochs);
-    Json h = Json::array();
-    for (const EpochRecord& e : s.history) {
-        Json r = Json::object();
-        r.set("epoch", e.epoch);
-        r.set("lr", e.lr);
-        r.set("train_loss", e.train_loss);
-        r.set("train_macro_f1", e.train_macro_f1);
-        r.set("val_loss", e.val_loss);
-        r.set("val_f1", e.val_f1);
-        r.set("seconds", e.seconds);
-        h.push_back(std::move(r));
-    }
-    j.set("history", std::move(h));
+OrderedJson run_state_json(const RunState& s) {
+    OrderedJson j = {{"epoch", s.epoch},
+                     {"best_epoch", s.best_epoch},
+                     {"best_f1", s.best_f1},
+                     {"bad_epochs", s.bad_epochs}};
+    OrderedJson h = OrderedJson::array();
+    for (const EpochRecord& e : s.history)
+        h.push_back({{"epoch", e.epoch},
+                     {"lr", e.lr},
+                     {"train_loss", e.train_loss},
+                     {"train_macro_f1", e.train_macro_f1},
+                     {"val_loss", e.val_loss},
+                     {"val_f1", e.val_f1},
+                     {"seconds", e.seconds}});
+    j["history"] = std::move(h);
     return j;
 }
 
 RunState parse_run_state(const std::string& text, const std::string& path) {
     try {
-        Json j = Json::parse(text);
+        JsonLimits limits;
+        limits.max_bytes = size_t(16) << 20;
+        limits.max_depth = 4;
+        Json j = json_parse(text, limits);
         RunState s;
-        s.epoch = int(j.at("epoch").as_int());
-        s.best_epoch = int(j.at("best_epoch").as_int());
-        s.best_f1 = j.at("best_f1").as_number();
-        s.bad_epochs = int(j.at("bad_epochs").as_int());
-        for (const Json& r : j.at("history").as_array()) {
+        s.epoch = int(json_int(json_key(j, "epoch"), "'epoch'"));
+        s.best_epoch = int(json_int(json_key(j, "best_epoch"), "'best_epoch'"));
+        s.best_f1 = json_number(json_key(j, "best_f1"), "'best_f1'");
+        s.bad_epochs = int(json_int(json_key(j, "bad_epochs"), "'bad_epochs'"));
+        const Json& history = json_key(j, "history");
+        if (!history.is_array()) throw JsonError("JSON: 'history' must be an array");
+        for (const Json& r : history) {
             EpochRecord e;
-            e.epoch = int(r.at("epoch").as_int());
-            e.lr = r.at("lr").as_number();
-            e.train_loss = r.at("train_loss").as_number();
-            e.train_macro_f1 = r.at("train_macro_f1").as_number();
-            e.val_loss = r.at("val_loss").as_number();
-            e.val_f1 = r.at("val_f1").as_number();
-            e.seconds = r.at("seconds").as_number();
+            e.epoch = int(json_int(json_key(r, "epoch"), "'epoch'"));
+            e.lr = json_number(json_key(r, "lr"), "'lr'");
+            e.train_loss = json_number(json_key(r, "train_loss"), "'train_loss'");
+            e.train_macro_f1 = json_number(json_key(r, "train_macro_f1"), "'train_macro_f1'");
+            e.val_loss = json_number(json_key(r, "val_loss"), "'val_loss'");
+            e.val_f1 = json_number(json_key(r, "val_f1"), "'val_f1'");
+            e.seconds = json_number(json_key(r, "seconds"), "'seconds'");
             s.history.push_back(e);
         }
+        if (s.epoch < 0 || s.epoch > 1000000 || int(s.history.size()) != s.epoch)
+            throw JsonError("JSON: epoch " + std::to_string(s.epoch) + " with " +
+                            std::to_string(s.history.size()) + " history rows");
         return s;
     } catch (const JsonError& e) {
         throw Error(path + ": metadata gnet.train_state: " + e.what());
@@ -181,26 +186,23 @@ RunState parse_run_state(const std::string& text, const std::string& path) {
 
 const char* kStateKey = "gnet.train_state";
 
-Json options_json(const TrainOptions& o, const PreparedData& data) {
-    Json j = Json::object();
-    j.set("data", o.data_dir);
-    j.set("out", o.out_dir);
-    j.set("epochs", o.epochs);
-    j.set("batch", o.batch);
-    j.set("lr", double(o.lr));
-    j.set("weight_decay", double(o.weight_decay));
-    j.set("optimizer", o.optimizer == AdamMode::AdamW ? "adamw" : "adam");
-    j.set("schedule", o.schedule == Schedule::Cosine ? "cosine" : "constant");
-    j.set("seed", int64_t(o.seed));
-    j.set("device", device_name(o.device));
-    j.set("tune_thresholds", o.tune_thresholds);
-    j.set("pos_weight", o.pos_weight == PosWeightMode::Auto ? "auto" : "none");
-    j.set("spec_augment", o.spec_augment);
-    j.set("patience", o.patience);
-    Json g = Json::array();
-    for (const std::string& name : data.genres)
-        g.push_back(name);
-    j.set("genres", std::move(g));
+OrderedJson options_json(const TrainOptions& o, const PreparedData& data) {
+    OrderedJson j;
+    j["data"] = o.data_dir;
+    j["out"] = o.out_dir;
+    j["epochs"] = o.epochs;
+    j["batch"] = o.batch;
+    j["lr"] = double(o.lr);
+    j["weight_decay"] = double(o.weight_decay);
+    j["optimizer"] = o.optimizer == AdamMode::AdamW ? "adamw" : "adam";
+    j["schedule"] = o.schedule == Schedule::Cosine ? "cosine" : "constant";
+    j["seed"] = o.seed;
+    j["device"] = device_name(o.device);
+    j["tune_thresholds"] = o.tune_thresholds;
+    j["pos_weight"] = o.pos_weight == PosWeightMode::Auto ? "auto" : "none";
+    j["spec_augment"] = o.spec_augment;
+    j["patience"] = o.patience;
+    j["genres"] = data.genres;
     return j;
 }
 
@@ -276,7 +278,137 @@ void check_finite_loss(float loss, int epoch, int step, int steps_per_epoch,
                 "; try a lower --lr");
 }
 
-TrainResult train(const TrainOptions& o, std::ostream& out) {
+namespace {
+
+// The options a resumed run takes from its config.json (changing them would not continue the same
+// run); the others (--epochs, --workers, --device, --patience) may change on --resume.
+constexpr const char* kRunOptions[] = {"batch",           "lr",         "weight_decay",
+                                       "optimizer",       "schedule",   "seed",
+                                       "tune_thresholds", "pos_weight", "spec_augment"};
+
+// The run's own options for --resume; an option given on the command line that conflicts is a
+// UsageError naming it.
+TrainOptions options_for_resume(const TrainOptions& given, const std::string& config_path) {
+    OrderedJson now = options_json(given, PreparedData{});
+    Json run;
+    try {
+        JsonLimits limits;
+        limits.max_bytes = size_t(1) << 20;
+        run = json_parse(read_file(config_path), limits);
+        if (!run.is_object()) throw JsonError("JSON: not an object");
+    } catch (const JsonError& e) {
+        throw Error(config_path + ": " + e.what());
+    }
+    TrainOptions o = given;
+    for (const char* key : kRunOptions) {
+        if (!run.contains(key)) continue;
+        const Json& theirs = run[key];
+        const bool explicit_option =
+            std::find(given.given.begin(), given.given.end(), key) != given.given.end();
+        if (explicit_option && json_dump(Json::parse(json_dump(now[key]))) != json_dump(theirs)) {
+            std::string flag = std::string("--") + key;
+            std::replace(flag.begin() + 2, flag.end(), '_', '-');
+            throw UsageError(flag + " " + json_dump(now[key]) + " differs from this run's " +
+                             json_dump(theirs) + " (" + config_path +
+                             "); --resume continues a run with its own options: leave " + flag +
+                             " out, or start a new run in another --out");
+        }
+        try {
+            const std::string k = key;
+            if (k == "batch") o.batch = int(json_int(theirs, k));
+            if (k == "lr") o.lr = float(json_number(theirs, k));
+            if (k == "weight_decay") o.weight_decay = float(json_number(theirs, k));
+            if (k == "optimizer")
+                o.optimizer = json_string(theirs, k) == "adamw" ? AdamMode::AdamW : AdamMode::Adam;
+            if (k == "schedule")
+                o.schedule =
+                    json_string(theirs, k) == "cosine" ? Schedule::Cosine : Schedule::Constant;
+            if (k == "seed") o.seed = uint64_t(json_int(theirs, k));
+            if (k == "tune_thresholds") o.tune_thresholds = theirs.get<bool>();
+            if (k == "pos_weight")
+                o.pos_weight =
+                    json_string(theirs, k) == "auto" ? PosWeightMode::Auto : PosWeightMode::None;
+            if (k == "spec_augment") o.spec_augment = theirs.get<bool>();
+        } catch (const std::exception& e) {
+            throw Error(config_path + ": '" + key + "': " + e.what());
+        }
+    }
+    return o;
+}
+
+// The epoch a checkpoint or optimizer file says it holds; -1 when absent or unreadable.
+int checkpoint_epoch(const std::string& path) {
+    if (!fs::exists(path)) return -1;
+    try {
+        return int(
+            json_int(json_key(json_parse(read_checkpoint(path).meta.train), "epoch"), "epoch"));
+    } catch (const std::exception&) {
+        return -1;
+    }
+}
+int optimizer_epoch(const std::string& path) {
+    if (!fs::exists(path)) return -1;
+    try {
+        StFile f = safetensors_read(path);
+        auto it = f.metadata.find(kStateKey);
+        return it == f.metadata.end() ? -1 : parse_run_state(it->second, path).epoch;
+    } catch (const std::exception&) {
+        return -1;
+    }
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions& given, std::ostream& out) {
+    const std::string dir = given.out_dir;
+    const std::string last_path = dir + "/last.safetensors", best_path = dir + "/best.safetensors",
+                      opt_path = dir + "/optimizer.safetensors", csv_path = dir + "/metrics.csv",
+                      png_path = dir + "/curves.png", config_path = dir + "/config.json";
+    // An epoch is committed as one unit: both files are first written as .next, then renamed over
+    // the old ones (optimizer first). A kill or a full disk anywhere in between leaves at least
+    // one (model, optimizer) pair that holds the same epoch, and --resume picks the newest one.
+    const std::string last_next = dir + "/last.next.safetensors",
+                      opt_next = dir + "/optimizer.next.safetensors";
+    const bool has_run = fs::exists(last_path) || fs::exists(last_next);
+    if (!given.resume && has_run)
+        throw UsageError(dir +
+                         " already holds a run (last.safetensors); pass --resume to continue it "
+                         "or choose another --out");
+    create_folders(dir);
+    DirectoryLock lock(dir, "gnet train");
+    remove_stale_temporaries(dir);
+    TrainOptions o = given;
+    int resume_epoch = 0;
+    std::string resume_model, resume_opt;
+    if (given.resume) {
+        if (fs::exists(config_path)) o = options_for_resume(given, config_path);
+        // The newest consistent (model, optimizer) pair.
+        const int e_last = checkpoint_epoch(last_path), e_last_next = checkpoint_epoch(last_next);
+        const int e_opt = optimizer_epoch(opt_path), e_opt_next = optimizer_epoch(opt_next);
+        int best = -1;
+        for (const auto& [m, em] :
+             {std::pair{last_next, e_last_next}, std::pair{last_path, e_last}})
+            for (const auto& [p, ep] :
+                 {std::pair{opt_next, e_opt_next}, std::pair{opt_path, e_opt}})
+                if (em >= 0 && em == ep && em > best) {
+                    best = em;
+                    resume_model = m;
+                    resume_opt = p;
+                }
+        if (best < 0)
+            throw UsageError("--resume: " + dir +
+                             " holds no run to continue (last.safetensors and "
+                             "optimizer.safetensors of the same epoch are needed)");
+        resume_epoch = best;
+        // Promote the pair to the regular names, drop the rest.
+        if (resume_opt == opt_next) rename_file(opt_next, opt_path);
+        if (resume_model == last_next) rename_file(last_next, last_path);
+        resume_model = last_path;
+        resume_opt = opt_path;
+        std::error_code ec;
+        fs::remove(last_next, ec);
+        fs::remove(opt_next, ec);
+    }
     GNET_CHECK(o.epochs > 0, "--epochs must be positive");
     GNET_CHECK(o.batch > 0, "--batch must be positive");
     GNET_CHECK(o.lr > 0 && std::isfinite(o.lr), "--lr must be a positive number");
@@ -289,20 +421,6 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
     if (train_chunks.empty())
         throw Error(o.data_dir + "/manifest.csv: no chunk in the train split");
     if (val_chunks.empty()) throw Error(o.data_dir + "/manifest.csv: no chunk in the val split");
-
-    const std::string dir = o.out_dir;
-    const std::string last_path = dir + "/last.safetensors", best_path = dir + "/best.safetensors",
-                      opt_path = dir + "/optimizer.safetensors", csv_path = dir + "/metrics.csv",
-                      png_path = dir + "/curves.png";
-    if (!o.resume && fs::exists(last_path))
-        throw UsageError(dir +
-                         " already holds a run (last.safetensors); pass --resume to continue it "
-                         "or choose another --out");
-    if (o.resume && !(fs::exists(last_path) && fs::exists(opt_path)))
-        throw UsageError("--resume: " + dir +
-                         " holds no run to continue (last.safetensors and "
-                         "optimizer.safetensors are needed)");
-    fs::create_directories(dir);
 
     ResNet18Config cfg;
     cfg.num_genres = G;
@@ -330,15 +448,7 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
         if (it == opt_state.metadata.end())
             throw Error(opt_path + ": no " + kStateKey + " metadata (not written by gnet train)");
         state = parse_run_state(it->second, opt_path);
-        int last_epoch = -1;
-        try {
-            last_epoch = int(Json::parse(last.meta.train).at("epoch").as_int());
-        } catch (const JsonError&) {
-        }
-        if (last_epoch != state.epoch)
-            throw Error(dir + ": last.safetensors (epoch " + std::to_string(last_epoch) +
-                        ") and optimizer.safetensors (epoch " + std::to_string(state.epoch) +
-                        ") disagree; the run folder is inconsistent");
+        GNET_CHECK(state.epoch == resume_epoch, dir + ": the resumed pair changed while reading");
         if (fs::exists(csv_path)) {
             std::vector<CsvRecord> rows = csv_read_file(csv_path);
             if (rows.empty() || rows[0].fields != header)
@@ -358,7 +468,7 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
             return r;
         }
     }
-    write_file_atomic(dir + "/config.json", options_json(o, data).dump() + "\n");
+    write_file_atomic(dir + "/config.json", json_dump(options_json(o, data), 2) + "\n");
 
     LoaderOptions lo;
     lo.batch = o.batch;
@@ -385,6 +495,18 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
         int seen = 0;
         float lr = o.lr;
         while (const Batch* b = loader.next()) {
+            if (interrupt_requested()) {
+                if (o.progress) clear_progress();
+                throw Interrupted(
+                    "training interrupted in epoch " + std::to_string(epoch) + " at step " +
+                    std::to_string(b->index + 1) + " of " + std::to_string(steps_per_epoch) + "; " +
+                    (state.epoch > 0
+                         ? dir + " holds epoch " + std::to_string(state.epoch) +
+                               "; continue with: gnet train --data " + o.data_dir + " --out " +
+                               dir + " --epochs " + std::to_string(o.epochs) + " --resume"
+                         : std::string("no epoch was completed; run the same command "
+                                       "again to start over")));
+            }
             const int64_t step = (epoch - 1) * steps_per_epoch + b->index;
             lr = scheduled_lr(o.schedule, o.lr, step, total_steps);
             adam.lr = lr;
@@ -453,15 +575,17 @@ TrainResult train(const TrainOptions& o, std::ostream& out) {
         CheckpointMeta meta;
         meta.genres = data.genres;
         meta.thresholds = thresholds;
-        Json prov = options_json(o, data);
-        prov.set("epoch", epoch);
-        prov.set("val_track_mean_macro_f1", rec.val_f1);
-        meta.train = prov.dump();
-        write_checkpoint(last_path, model, meta);
-        if (improved) write_checkpoint(best_path, model, meta);
+        OrderedJson prov = options_json(o, data);
+        prov["epoch"] = epoch;
+        prov["val_track_mean_macro_f1"] = rec.val_f1;
+        meta.train = json_dump(prov);
+        write_checkpoint(last_next, model, meta);
         StFile opt_state = model.optimizer_state();
-        opt_state.metadata[kStateKey] = run_state_json(state).dump();
-        safetensors_write(opt_path, opt_state);
+        opt_state.metadata[kStateKey] = json_dump(run_state_json(state));
+        safetensors_write(opt_next, opt_state);
+        rename_file(opt_next, opt_path);
+        rename_file(last_next, last_path);
+        if (improved) write_checkpoint(best_path, model, meta);
         csv_text += csv_line(
             metrics_row(rec, seen / std::max(train_seconds, 1e-9), train_report, val, tuned_f1));
         write_file_atomic(csv_path, csv_text);

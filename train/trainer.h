@@ -11,8 +11,13 @@
 //                          of the curves) for --resume
 //   metrics.csv            one row per epoch, every figure (n/a cells are empty)
 //   config.json            the options of the run
-//   curves.png             loss (top) and macro F1 (bottom) per epoch; blue = train, orange = val
-// Resuming loads last + optimizer and continues with the next epoch: the loader's order and
+//   curves.png             loss (top) and macro F1 (bottom) per epoch, train vs validation,
+//                          labelled, with the best epoch marked (train/curves.cpp)
+// An epoch is committed as one unit (both files written as *.next.safetensors, then renamed), the
+// run folder is locked for the run, and stale temporaries of killed runs are removed.
+// Resuming takes the run's options from config.json (a conflicting option given on the command
+// line is refused by name), loads the newest (model, optimizer) pair of one epoch and continues
+// with the next epoch: the loader's order and
 // SpecAugment are pure functions of (seed, epoch) and the model holds everything else, so on the
 // CPU the resumed run reproduces the uninterrupted one bit for bit.
 //
@@ -56,6 +61,10 @@ struct TrainOptions {
     int patience = 0;       // early stopping after this many epochs without improvement; 0 = off
     int workers = 2;        // loader threads
     bool progress = false;  // progress bar on stderr (the CLI sets it when stderr is a terminal)
+    // Names (as in config.json: "batch", "lr", ...) of the options the user gave explicitly; on
+    // --resume the run's own config.json supplies the others, and a given one that differs is a
+    // UsageError naming it.
+    std::vector<std::string> given;
 };
 
 // Learning rate of step `step` (0-based) out of `total_steps`: constant, or cosine from lr to 0.
