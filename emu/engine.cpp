@@ -15,6 +15,10 @@
 #include <boost/context/fiber.hpp>
 #include <boost/context/stack_context.hpp>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -32,20 +36,6 @@
 #include <vector>
 
 #include "emu/runtime_internal.h"
-
-#if defined(BOOST_USE_UCONTEXT)
-// Debian's Boost.Context library is built for fcontext. Its header-only ucontext variant (used
-// under AddressSanitizer, which it tells about every stack switch) needs the per-thread "current
-// record" that a ucontext build of the library would define: every host thread starts in a main
-// context record of its own.
-namespace boost::context::detail {
-fiber_activation_record*& fiber_activation_record::current() noexcept {
-    thread_local std::unique_ptr<fiber_activation_record> main_record(new fiber_activation_record);
-    thread_local fiber_activation_record* current_record = main_record.get();
-    return current_record;
-}
-}  // namespace boost::context::detail
-#endif
 
 namespace gnet::emu {
 
@@ -162,6 +152,9 @@ struct Lane {
     uint3 tid{};
     unsigned linear = 0;
     LaneState state = LaneState::Done;
+    const void* stack_bottom = nullptr;  // the fiber's stack (for AddressSanitizer)
+    size_t stack_size = 0;
+    void* fake_stack = nullptr;
 };
 
 // One per host thread that runs blocks: its fibers (reused from block to block, so a block costs
@@ -172,13 +165,55 @@ struct Worker {
     Block* block = nullptr;
     bool quit = false;
     std::mt19937_64 rng;
+    const void* host_stack_bottom = nullptr;  // the host thread's stack (for AddressSanitizer)
+    size_t host_stack_size = 0;
 
-    ~Worker() {
-        quit = true;
-        for (auto& l : lanes)
-            if (l->fiber) l->fiber = std::move(l->fiber).resume();
-    }
+    ~Worker();
 };
+
+// Every switch between the host thread's stack and a fiber's goes through these two, which tell
+// AddressSanitizer (when built with it) which stack is live: it cannot follow Boost.Context's
+// stack switches on its own.
+void enter_fiber(Worker& w, Lane& l) {
+#if defined(__SANITIZE_ADDRESS__)
+    void* host_fake = nullptr;
+    __sanitizer_start_switch_fiber(&host_fake, l.stack_bottom, l.stack_size);
+    l.fiber = std::move(l.fiber).resume();
+    __sanitizer_finish_switch_fiber(host_fake, nullptr, nullptr);
+#else
+    (void)w;
+    l.fiber = std::move(l.fiber).resume();
+#endif
+}
+
+// Inside the fiber: back to the host thread's stack until resumed; `last` when the fiber ends.
+void leave_fiber(Worker& w, Lane& l, bool last) {
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_start_switch_fiber(last ? nullptr : &l.fake_stack, w.host_stack_bottom,
+                                   w.host_stack_size);
+    if (last) return;  // the caller returns the sink; Boost switches back
+    l.sink = std::move(l.sink).resume();
+    __sanitizer_finish_switch_fiber(l.fake_stack, &w.host_stack_bottom, &w.host_stack_size);
+#else
+    (void)w;
+    if (!last) l.sink = std::move(l.sink).resume();
+#endif
+}
+
+// Called first thing on the fiber's own stack.
+void fiber_started(Worker& w) {
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_finish_switch_fiber(nullptr, &w.host_stack_bottom, &w.host_stack_size);
+#else
+    (void)w;
+#endif
+}
+
+Worker::~Worker() {
+    quit = true;
+    for (auto& l : lanes)
+        if (l->fiber) enter_fiber(*this, *l);
+}
 
 // Fiber stacks: mmap'ed with a guard page below (an overflow faults instead of corrupting a
 // neighbour), and "coloured": lane i's stack top sits i * kColorStep bytes (mod kColorSpan) below
@@ -187,8 +222,8 @@ struct Worker {
 class FiberStack {
   public:
     static constexpr size_t kColorStep = 1600, kColorSpan = 64 * 1024;
-    FiberStack(size_t bytes, unsigned lane)
-        : bytes_(bytes), color_((lane * kColorStep) % kColorSpan / 64 * 64) {}
+    FiberStack(size_t bytes, unsigned lane_index, Lane* lane)
+        : bytes_(bytes), color_((lane_index * kColorStep) % kColorSpan / 64 * 64), lane_(lane) {}
 
     ctx::stack_context allocate() {
         const size_t page = size_t(sysconf(_SC_PAGESIZE));
@@ -200,6 +235,8 @@ class FiberStack {
         ctx::stack_context sc;
         sc.size = bytes_ + kColorSpan - color_;
         sc.sp = static_cast<char*>(base) + total - color_;
+        lane_->stack_bottom = static_cast<char*>(sc.sp) - sc.size;
+        lane_->stack_size = sc.size;
         return sc;
     }
     void deallocate(ctx::stack_context& sc) noexcept {
@@ -210,17 +247,13 @@ class FiberStack {
 
   private:
     size_t bytes_, color_;
+    Lane* lane_;
 };
 
 thread_local Worker* tls_worker = nullptr;
 thread_local Lane* tls_lane = nullptr;
 
 Worker& worker() {
-#if defined(BOOST_USE_UCONTEXT)
-    // Thread-locals die in reverse order of construction: the main-context record must be made
-    // first, since the Worker's destructor still switches to its fibers to let them finish.
-    ctx::detail::fiber_activation_record::current();
-#endif
     thread_local Worker w;
     tls_worker = &w;
     return w;
@@ -243,8 +276,7 @@ std::string where(const Block& b, const Lane& l) {
 
 // Back to the scheduler; returns when the scheduler resumes this fiber.
 void yield() {
-    Lane& l = *tls_lane;
-    l.sink = std::move(l.sink).resume();
+    leave_fiber(*tls_worker, *tls_lane, false);
     if (tls_worker->block->aborting) throw BlockAbort{};
 }
 
@@ -287,8 +319,9 @@ void fiber_loop(Worker& w, Lane& l) {
             record_fault(b, where(b, l) + ": exception in device code: " + e.what());
         }
         on_exit(b, l);
-        l.sink = std::move(l.sink).resume();
+        leave_fiber(w, l, false);
     }
+    leave_fiber(w, l, true);
 }
 
 void ensure_lanes(Worker& w, unsigned n) {
@@ -297,8 +330,9 @@ void ensure_lanes(Worker& w, unsigned n) {
         Lane* lp = lane.get();
         Worker* wp = &w;
         lane->fiber = ctx::fiber(std::allocator_arg,
-                                 FiberStack(settings().stack_bytes, unsigned(w.lanes.size())),
+                                 FiberStack(settings().stack_bytes, unsigned(w.lanes.size()), lp),
                                  [wp, lp](ctx::fiber&& sink) {
+                                     fiber_started(*wp);
                                      lp->sink = std::move(sink);
                                      fiber_loop(*wp, *lp);
                                      return std::move(lp->sink);
@@ -359,7 +393,7 @@ void run_block(Worker& w, const LaunchRequest& r, const Schedule& sched, uint64_
         if (l.state != LaneState::Runnable) return false;
         tls_lane = &l;
         tls_thread_idx = &l.tid;
-        l.fiber = std::move(l.fiber).resume();
+        enter_fiber(w, l);
         return true;
     };
     const unsigned warps = (n + 31) / 32;
@@ -399,7 +433,7 @@ void run_block(Worker& w, const LaunchRequest& r, const Schedule& sched, uint64_
                 if (l.state == LaneState::Done) continue;
                 tls_lane = &l;
                 tls_thread_idx = &l.tid;
-                l.fiber = std::move(l.fiber).resume();
+                enter_fiber(w, l);
             }
             break;
         }
