@@ -1,6 +1,7 @@
 // GPU twin of the spectrogram (see spectrogram.h for the maths; spectrogram_cpu.cpp is the spec).
 //
-// Per slice of up to max_batch chunks, four launches on one stream, no host round trip:
+// Per slice of up to max_batch chunks, three launches and one cuFFT call on one stream, nothing
+// on the host in between (one plan serves every slice: see compute()):
 //   spectrogram_frames_kernel   one thread per frame sample (grid-stride): centred, zero-padded,
 //                               Hann-windowed frames (chunks * frames, n_fft), `=`
 //   cufftExecR2C                all frames of the slice in one batched plan -> (chunks * frames,
@@ -21,6 +22,7 @@
 #include "kernels/common.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cufft_check.h"
+#include "kernels/launch.cuh"
 #include "nn/buffer.h"
 
 namespace gnet {
@@ -58,7 +60,7 @@ __global__ void spectrogram_mel_kernel(const cufftComplex* __restrict__ spectra,
                                        const int* __restrict__ band_end,          // (M)
                                        float* __restrict__ out,                   // (chunks, M, T)
                                        int T, int F, int M, int frames_per_block) {
-    extern __shared__ float power[];  // (frames_per_block, F)
+    GNET_DYNAMIC_SHARED(float, power);  // (frames_per_block, F)
     const int64_t c = blockIdx.y;
     const int t0 = blockIdx.x * frames_per_block;
     const int nt = min(frames_per_block, T - t0);
@@ -122,16 +124,13 @@ DeviceBuffer upload(const std::vector<T>& v) {
 struct GpuSpectrogram::Impl {
     MelFilterbank fb;
     DeviceBuffer window, weights, band_begin, band_end;  // constants
-    DeviceBuffer frames;                                 // (max_batch * T, N)
+    DeviceBuffer frames;                                 // (max_batch * T, N), zeroed once
     DeviceBuffer spectra;                                // (max_batch * T, F) complex
-    cufftHandle full_plan = 0;                           // batch = max_batch chunks
-    cufftHandle tail_plan = 0;                           // the last smaller slice size used
-    int tail_chunks = 0;                                 // 0: no tail plan
+    cufftHandle plan = 0;                                // batch = max_batch chunks
     int frames_per_block = 1;
 
     ~Impl() {
-        if (full_plan) cufftDestroy(full_plan);
-        if (tail_plan) cufftDestroy(tail_plan);
+        if (plan) cufftDestroy(plan);
     }
 };
 
@@ -165,8 +164,11 @@ GpuSpectrogram::GpuSpectrogram(int max_batch, const SpectrogramConfig& cfg)
     impl_->band_end = upload(impl_->fb.end);
     const size_t frames = size_t(max_batch) * size_t(cfg_.frames());
     impl_->frames = DeviceBuffer(frames * size_t(cfg_.n_fft) * sizeof(float));
+    // A partial slice leaves the frames of its unused chunk slots as they were: zero, or an earlier
+    // slice's (the FFT transforms them too, and nothing reads the result).
+    GNET_CUDA_CHECK(cudaMemset(impl_->frames.data(), 0, impl_->frames.bytes()));
     impl_->spectra = DeviceBuffer(frames * size_t(F) * sizeof(cufftComplex));
-    impl_->full_plan = make_r2c_plan(cfg_, max_batch);
+    impl_->plan = make_r2c_plan(cfg_, max_batch);
 }
 
 GpuSpectrogram::~GpuSpectrogram() = default;
@@ -181,37 +183,28 @@ void GpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out, S
         const int64_t total = int64_t(nb) * T * N;
         const int frame_blocks =
             int(std::min<int64_t>(ceil_div(total, kFrameThreads), kFrameMaxBlocks));
-        spectrogram_frames_kernel<<<frame_blocks, kFrameThreads, 0, stream>>>(
-            audio + c0 * L, im.window.as<float>(), im.frames.as<float>(), total, T, N, cfg_.hop, L);
-        GNET_LAUNCH_CHECK(stream);
+        launch<spectrogram_frames_kernel>(frame_blocks, kFrameThreads, 0, stream, audio + c0 * L,
+                                          im.window.as<float>(), im.frames.as<float>(), total, T, N,
+                                          cfg_.hop, L);
 
-        cufftHandle plan = im.full_plan;
-        if (nb != max_batch_) {
-            if (im.tail_chunks != nb) {
-                if (im.tail_plan) GNET_CUFFT_CHECK(cufftDestroy(im.tail_plan));
-                im.tail_plan = 0;
-                im.tail_chunks = 0;
-                im.tail_plan = make_r2c_plan(cfg_, nb);
-                im.tail_chunks = nb;
-            }
-            plan = im.tail_plan;
-        }
-        GNET_CUFFT_CHECK(cufftSetStream(plan, stream));
+        // The full plan also for a last, smaller slice: transforming up to max_batch - 1 unused
+        // chunks costs less than a plan per slice size, whose making and freeing would
+        // synchronise with the host in the middle of the stream's work.
+        GNET_CUFFT_CHECK(cufftSetStream(im.plan, stream));
         GNET_CUFFT_CHECK(
-            cufftExecR2C(plan, im.frames.as<cufftReal>(), im.spectra.as<cufftComplex>()));
+            cufftExecR2C(im.plan, im.frames.as<cufftReal>(), im.spectra.as<cufftComplex>()));
 
         const int fpb = im.frames_per_block;
         const dim3 mel_grid(unsigned(ceil_div(T, fpb)), unsigned(nb));
         const size_t mel_shared = size_t(fpb) * size_t(F) * sizeof(float);
         float* out_slice = out + c0 * cfg_.chunk_values();
-        spectrogram_mel_kernel<<<mel_grid, kMelThreads, mel_shared, stream>>>(
-            im.spectra.as<cufftComplex>(), im.weights.as<float>(), im.band_begin.as<int>(),
-            im.band_end.as<int>(), out_slice, T, F, M, fpb);
-        GNET_LAUNCH_CHECK(stream);
+        launch<spectrogram_mel_kernel>(mel_grid, kMelThreads, mel_shared, stream,
+                                       im.spectra.as<cufftComplex>(), im.weights.as<float>(),
+                                       im.band_begin.as<int>(), im.band_end.as<int>(), out_slice, T,
+                                       F, M, fpb);
 
-        spectrogram_db_kernel<<<nb, kDbThreads, 0, stream>>>(out_slice, cfg_.chunk_values(),
-                                                             float(cfg_.top_db));
-        GNET_LAUNCH_CHECK(stream);
+        launch<spectrogram_db_kernel>(nb, kDbThreads, 0, stream, out_slice, cfg_.chunk_values(),
+                                      float(cfg_.top_db));
     }
 }
 

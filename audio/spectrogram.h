@@ -81,7 +81,8 @@ class GpuSpectrogram {
     GpuSpectrogram& operator=(const GpuSpectrogram&) = delete;
 
     // Device pointers: audio (n_chunks, chunk_samples) -> out (n_chunks, n_mels, frames), `=`.
-    // Asynchronous on `stream`; nothing crosses to the host.
+    // Asynchronous on `stream`: kernels and cuFFT calls only, no host synchronisation or
+    // allocation, whatever n_chunks is.
     void compute(const float* audio, int64_t n_chunks, float* out, Stream stream);
     // Host in, host out: one upload, one download, synchronous.
     std::vector<float> compute_host(const float* audio, int64_t n_chunks);

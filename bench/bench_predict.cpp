@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <fcntl.h>
 
@@ -65,7 +66,10 @@ void write_mp3(const std::string& path, const std::vector<float>& mono, int rate
 int main(int argc, char** argv) try {
     bench::Options opt = bench::parse_options(
         argc, argv, "bench_predict: wall-clock latency of gnet predict (whole process)");
-    const std::string data = std::string(GNET_BENCH_SHARED_DATA) + "/emotify-dev";
+    // GNET_SHARED_DATA: a copy of ../shared/data elsewhere (scripts/gpu-check --shared-data).
+    const char* shared = std::getenv("GNET_SHARED_DATA");
+    const std::string data =
+        std::string(shared && *shared ? shared : GNET_BENCH_SHARED_DATA) + "/emotify-dev";
     bench::Report report("gnet predict latency (command start to last result)");
     if (!fs::exists(data)) {
         report.note("skipped: " + data + " is absent");

@@ -1,12 +1,14 @@
 // Adam / AdamW GPU twin: one launch over the whole arena. One thread per float4 (grid-stride)
 // when param, grad, m and v are all 16-byte aligned, then the last n % 4 values one per thread;
-// scalar throughout otherwise. Same float operations in the same order as the CPU twin.
+// scalar throughout otherwise. The CPU twin's formula in its order; nvcc contracts multiply-adds
+// into FMAs (one rounding instead of two), so results differ from the twin by a few ulps.
 #include <algorithm>
 #include <cstdint>
 
 #include "kernels/adam.h"
 #include "kernels/common.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 
 namespace gnet::gpu {
 namespace {
@@ -68,8 +70,7 @@ void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, 
     const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
     const int blocks =
         int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
-    adam_step_kernel<<<blocks, kThreads, 0, stream>>>(a, n, param, grad, m, v, vec);
-    GNET_LAUNCH_CHECK(stream);
+    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a, n, param, grad, m, v, vec);
 }
 
 }  // namespace gnet::gpu

@@ -6,6 +6,7 @@
 #include "kernels/add.h"
 #include "kernels/common.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 
 namespace gnet::gpu {
 namespace {
@@ -42,9 +43,8 @@ void add_forward(int64_t n, const float* a, const float* b, float* y, Stream str
     if (n == 0) return;
     const int blocks =
         int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
-    add_forward_kernel<<<blocks, kThreads, 0, stream>>>(
-        n, a, b, y, aligned16(a) && aligned16(b) && aligned16(y));
-    GNET_LAUNCH_CHECK(stream);
+    launch<add_forward_kernel>(blocks, kThreads, 0, stream, n, a, b, y,
+                               aligned16(a) && aligned16(b) && aligned16(y));
 }
 
 }  // namespace gnet::gpu

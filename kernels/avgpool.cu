@@ -8,6 +8,7 @@
 #include "kernels/common.h"
 #include "kernels/cuda_check.h"
 #include "kernels/error.h"
+#include "kernels/launch.cuh"
 
 namespace gnet::gpu {
 namespace {
@@ -42,16 +43,14 @@ void avgpool_global_forward(int N, int C, int HW, const float* x, float* y, Stre
     GNET_CHECK(N > 0 && C > 0 && HW > 0, "gpu::avgpool_global: shape must be positive");
     const int64_t planes = int64_t(N) * C;
     const int blocks = int(std::min(ceil_div(planes, kThreads / 32), kMaxBlocks));
-    avgpool_global_forward_kernel<<<blocks, kThreads, 0, stream>>>(planes, HW, x, y);
-    GNET_LAUNCH_CHECK(stream);
+    launch<avgpool_global_forward_kernel>(blocks, kThreads, 0, stream, planes, HW, x, y);
 }
 
 void avgpool_global_backward(int N, int C, int HW, const float* dy, float* dx, Stream stream) {
     GNET_CHECK(N > 0 && C > 0 && HW > 0, "gpu::avgpool_global: shape must be positive");
     const int64_t total = int64_t(N) * C * HW;
     const int blocks = int(std::min(ceil_div(total, kThreads), kMaxBlocks));
-    avgpool_global_backward_kernel<<<blocks, kThreads, 0, stream>>>(total, HW, dy, dx);
-    GNET_LAUNCH_CHECK(stream);
+    launch<avgpool_global_backward_kernel>(blocks, kThreads, 0, stream, total, HW, dy, dx);
 }
 
 }  // namespace gnet::gpu

@@ -21,6 +21,7 @@
 
 #include "kernels/batchnorm.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 
 namespace gnet::gpu {
 namespace {
@@ -293,7 +294,7 @@ __global__ void __launch_bounds__(kHeadThreads)
                                    const float* y, const float* dy, const float* gamma,
                                    const float* save_mean, const float* save_invstd, float* dx,
                                    float* dresidual) {
-    extern __shared__ float coef_shared[];  // (2, C)
+    GNET_DYNAMIC_SHARED(float, coef_shared);  // (2, C)
     for (uint32_t i = threadIdx.x; i < 2 * C; i += blockDim.x)
         coef_shared[i] = dx[i];
     __syncthreads();
@@ -348,12 +349,10 @@ void run_reduce(const BatchNormParams& p, const Pass& pass, double* scratch, Str
     const uint32_t groups = uint32_t(p.N) * hwv;
     const Split sp = choose_split(groups, V);
     const ChannelLayout lay{uint32_t(p.C), hwv};
-    batchnorm_reduce_kernel<V, Pass>
-        <<<dim3(sp.S, p.C), kReduceThreads, 0, stream>>>(pass, lay, groups, sp.chunk, scratch);
-    GNET_LAUNCH_CHECK(stream);
+    launch<batchnorm_reduce_kernel<V, Pass>>(dim3(sp.S, p.C), kReduceThreads, 0, stream, pass, lay,
+                                             groups, sp.chunk, scratch);
     if (sp.S > 1) {
-        batchnorm_finish_kernel<Pass><<<p.C, 32, 0, stream>>>(pass, sp.S, scratch);
-        GNET_LAUNCH_CHECK(stream);
+        launch<batchnorm_finish_kernel<Pass>>(p.C, 32, 0, stream, pass, sp.S, scratch);
     }
 }
 
@@ -362,9 +361,9 @@ void run_apply(const BatchNormParams& p, const float* x, const float* gamma, con
                const float* residual, const float* mean, const float* stat2, float* y,
                Stream stream) {
     const uint32_t groups = uint32_t(int64_t(p.N) * p.C * p.HW / V);
-    batchnorm_apply_kernel<V, E, kEval><<<apply_blocks(groups), kApplyThreads, 0, stream>>>(
-        groups, uint32_t(p.HW / V), uint32_t(p.C), x, gamma, beta, residual, mean, stat2, p.eps, y);
-    GNET_LAUNCH_CHECK(stream);
+    launch<batchnorm_apply_kernel<V, E, kEval>>(apply_blocks(groups), kApplyThreads, 0, stream,
+                                                groups, uint32_t(p.HW / V), uint32_t(p.C), x, gamma,
+                                                beta, residual, mean, stat2, p.eps, y);
 }
 
 template <int V, bool kEval>
@@ -398,16 +397,13 @@ void run_backward(const BatchNormParams& p, const float* x, const float* y, cons
     const uint32_t hwv = uint32_t(p.HW / V);
     const uint32_t head = std::min<uint32_t>(groups, uint32_t(ceil_div(2 * int64_t(p.C), V)));
     if (groups > head) {
-        batchnorm_backward_apply_kernel<V, E>
-            <<<apply_blocks(groups - head), kApplyThreads, 0, stream>>>(
-                head, groups, hwv, uint32_t(p.C), x, y, dy, gamma, save_mean, save_invstd, dx,
-                dresidual);
-        GNET_LAUNCH_CHECK(stream);
+        launch<batchnorm_backward_apply_kernel<V, E>>(
+            apply_blocks(groups - head), kApplyThreads, 0, stream, head, groups, hwv, uint32_t(p.C),
+            x, y, dy, gamma, save_mean, save_invstd, dx, dresidual);
     }
-    batchnorm_backward_head_kernel<V, E>
-        <<<1, kHeadThreads, 2 * size_t(p.C) * sizeof(float), stream>>>(
-            head, hwv, uint32_t(p.C), x, y, dy, gamma, save_mean, save_invstd, dx, dresidual);
-    GNET_LAUNCH_CHECK(stream);
+    launch<batchnorm_backward_head_kernel<V, E>>(1, kHeadThreads, 2 * size_t(p.C) * sizeof(float),
+                                                 stream, head, hwv, uint32_t(p.C), x, y, dy, gamma,
+                                                 save_mean, save_invstd, dx, dresidual);
 }
 
 template <int V>

@@ -7,6 +7,7 @@
 #include "kernels/bce.h"
 #include "kernels/cuda_check.h"
 #include "kernels/error.h"
+#include "kernels/launch.cuh"
 
 namespace gnet::gpu {
 namespace {
@@ -33,7 +34,7 @@ __global__ void __launch_bounds__(kThreads)
     partial[threadIdx.x] = sum;
     __syncthreads();
     for (int half = kThreads / 2; half > 0; half >>= 1) {
-        if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+        if (int(threadIdx.x) < half) partial[threadIdx.x] += partial[threadIdx.x + half];
         __syncthreads();
     }
     if (threadIdx.x == 0) *loss = float(partial[0] * inv_count);
@@ -45,8 +46,8 @@ void bce_logits_forward_backward(int N, int G, const float* logits, const float*
                                  const float* pos_weight, float* loss, float* dlogits,
                                  Stream stream) {
     GNET_CHECK(N > 0 && G > 0, "gpu::bce_logits: shape must be positive");
-    bce_logits_kernel<<<1, kThreads, 0, stream>>>(N, G, logits, targets, pos_weight, loss, dlogits);
-    GNET_LAUNCH_CHECK(stream);
+    launch<bce_logits_kernel>(1, kThreads, 0, stream, N, G, logits, targets, pos_weight, loss,
+                              dlogits);
 }
 
 }  // namespace gnet::gpu

@@ -10,6 +10,15 @@
 #define GNET_HD inline
 #endif
 
+// Set where device code is compiled: nvcc's device pass, or the emulated CUDA device (emu/, one
+// host-compiler pass for host and device code alike). Device-only paths (intrinsics such as __ldg
+// or __umulhi) test this, so the emulator runs the paths the GPU runs.
+#if defined(__CUDA_ARCH__) || defined(GNET_EMU)
+#define GNET_DEVICE_CODE 1
+#else
+#define GNET_DEVICE_CODE 0
+#endif
+
 namespace gnet {
 
 // Whether an op overwrites its output (`=`) or adds into it (`+=`).

@@ -36,8 +36,9 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/error.h"
+#include "kernels/launch.cuh"
 
-// `#pragma unroll` for the device pass only (the host pass of these GNET_HD helpers would warn).
+// `#pragma unroll` for nvcc's device pass only (the host pass of these GNET_HD helpers would warn).
 #if defined(__CUDA_ARCH__)
 #define GNET_UNROLL _Pragma("unroll")
 #else
@@ -102,7 +103,7 @@ GNET_HD bool inside(int i, int n) {
 // Read-only load through the non-coherent cache on the device. The tile helpers and the pass
 // structs are host-callable too, which lets their index maps be stepped through on a CPU.
 GNET_HD float load_ro(const float* ptr) {
-#if defined(__CUDA_ARCH__)
+#if GNET_DEVICE_CODE
     return __ldg(ptr);
 #else
     return *ptr;
@@ -121,7 +122,7 @@ struct FastDiv {
         return FastDiv{d, uint32_t(mult), shift};
     }
     GNET_HD int div(int n) const {
-#if defined(__CUDA_ARCH__)
+#if GNET_DEVICE_CODE
         const uint32_t hi = __umulhi(uint32_t(n), mult);
 #else
         const uint32_t hi = uint32_t((uint64_t(uint32_t(n)) * mult) >> 32);
@@ -599,8 +600,7 @@ template <class T, class Op>
 void launch_gemm(const Op& op, int64_t n_columns, int z, int tiles_per_split, cudaStream_t stream) {
     const dim3 grid(unsigned(ceil_div(n_columns, T::BN)), unsigned(ceil_div(op.M, T::BM)),
                     unsigned(z));
-    conv2d_gemm_kernel<T, Op><<<grid, kThreads, 0, stream>>>(op, tiles_per_split);
-    GNET_LAUNCH_CHECK(stream);
+    launch<conv2d_gemm_kernel<T, Op>>(grid, kThreads, 0, stream, op, tiles_per_split);
 }
 
 int k_tiles(int K) {
@@ -733,9 +733,9 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
         const int64_t count = int64_t(g.M) * g.N;
         const int threads = 256;
         const int blocks = int(std::min<int64_t>(ceil_div(count, threads), 4096));
-        conv2d_backward_weight_reduce_kernel<<<blocks, threads, 0, stream>>>(
-            static_cast<const float*>(workspace), s.splits, count, dw, accum);
-        GNET_LAUNCH_CHECK(stream);
+        launch<conv2d_backward_weight_reduce_kernel>(blocks, threads, 0, stream,
+                                                     static_cast<const float*>(workspace), s.splits,
+                                                     count, dw, accum);
     }
 }
 

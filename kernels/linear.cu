@@ -14,6 +14,7 @@
 #include "kernels/common.h"
 #include "kernels/cuda_check.h"
 #include "kernels/error.h"
+#include "kernels/launch.cuh"
 
 namespace gnet::gpu {
 namespace {
@@ -65,8 +66,7 @@ void matmul(int M, int N, int K, Strided a, Strided b, const float* bias, float*
             cudaStream_t stream) {
     const dim3 block(kTile, kTile);
     const dim3 grid(unsigned(ceil_div(N, kTile)), unsigned(ceil_div(M, kTile)));
-    linear_matmul_kernel<<<grid, block, 0, stream>>>(M, N, K, a, b, bias, c, accum);
-    GNET_LAUNCH_CHECK(stream);
+    launch<linear_matmul_kernel>(grid, block, 0, stream, M, N, K, a, b, bias, c, accum);
 }
 
 void check_params(const LinearParams& p) {
@@ -98,9 +98,8 @@ void linear_backward(const LinearParams& p, const float* x, const float* w, cons
            stream);
     if (db) {
         const int threads = 128;
-        linear_bias_backward_kernel<<<unsigned(ceil_div(p.OUT, threads)), threads, 0, stream>>>(
-            p.N, p.OUT, dy, db);
-        GNET_LAUNCH_CHECK(stream);
+        launch<linear_bias_backward_kernel>(unsigned(ceil_div(p.OUT, threads)), threads, 0, stream,
+                                            p.N, p.OUT, dy, db);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 #include "kernels/maxpool2d.h"
 
 namespace gnet::gpu {
@@ -95,16 +96,14 @@ void maxpool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t*
                        Stream stream) {
     check(p);
     const int64_t total = int64_t(p.N) * p.C * p.OH * p.OW;
-    maxpool2d_forward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(p, x, y, argmax);
-    GNET_LAUNCH_CHECK(stream);
+    launch<maxpool2d_forward_kernel>(blocks_for(total), kThreads, 0, stream, p, x, y, argmax);
 }
 
 void maxpool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx,
                         Stream stream) {
     check(p);
     const int64_t total = int64_t(p.N) * p.C * p.H * p.W;
-    maxpool2d_backward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(p, dy, argmax, dx);
-    GNET_LAUNCH_CHECK(stream);
+    launch<maxpool2d_backward_kernel>(blocks_for(total), kThreads, 0, stream, p, dy, argmax, dx);
 }
 
 }  // namespace gnet::gpu

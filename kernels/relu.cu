@@ -5,6 +5,7 @@
 
 #include "kernels/common.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 #include "kernels/relu.h"
 
 namespace gnet::gpu {
@@ -71,17 +72,15 @@ int blocks_for(int64_t n) {
 void relu_forward(int64_t n, const float* x, float* y, Stream stream) {
     GNET_CHECK(n >= 0, "gpu::relu_forward: negative size");
     if (n == 0) return;
-    relu_forward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, x, y,
-                                                                aligned16(x) && aligned16(y));
-    GNET_LAUNCH_CHECK(stream);
+    launch<relu_forward_kernel>(blocks_for(n), kThreads, 0, stream, n, x, y,
+                                aligned16(x) && aligned16(y));
 }
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, Stream stream) {
     GNET_CHECK(n >= 0, "gpu::relu_backward: negative size");
     if (n == 0) return;
-    relu_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
-        n, y, dy, dx, aligned16(y) && aligned16(dy) && aligned16(dx));
-    GNET_LAUNCH_CHECK(stream);
+    launch<relu_backward_kernel>(blocks_for(n), kThreads, 0, stream, n, y, dy, dx,
+                                 aligned16(y) && aligned16(dy) && aligned16(dx));
 }
 
 }  // namespace gnet::gpu

@@ -4,6 +4,7 @@
 
 #include "kernels/common.h"
 #include "kernels/cuda_check.h"
+#include "kernels/launch.cuh"
 #include "kernels/sigmoid.h"
 
 namespace gnet::gpu {
@@ -27,8 +28,7 @@ void sigmoid_forward(int64_t n, const float* x, float* y, Stream stream) {
     GNET_CHECK(n >= 0, "gpu::sigmoid_forward: negative size");
     if (n == 0) return;
     const int blocks = int(std::min(ceil_div(n, kThreads), kMaxBlocks));
-    sigmoid_forward_kernel<<<blocks, kThreads, 0, stream>>>(n, x, y);
-    GNET_LAUNCH_CHECK(stream);
+    launch<sigmoid_forward_kernel>(blocks, kThreads, 0, stream, n, x, y);
 }
 
 }  // namespace gnet::gpu

@@ -14,9 +14,10 @@ Arena::Slot Arena::reserve(Shape shape) {
     return shapes_.size() - 1;
 }
 
-void Arena::allocate(Device device) {
+void Arena::allocate(Device device, Stream stream) {
     GNET_CHECK(!allocated(), "Arena::allocate called twice");
-    storage_ = Tensor::zeros({total_}, device);
+    storage_ = Tensor::empty({total_}, device);
+    storage_.fill_zero(stream);
     allocated_ = true;
 }
 

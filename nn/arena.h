@@ -18,8 +18,9 @@ class Arena {
     using Slot = size_t;
     static constexpr int64_t kAlignFloats = 64;  // 256 bytes
 
-    Slot reserve(Shape shape);           // only before allocate()
-    void allocate(Device device);        // once; zero-filled
+    Slot reserve(Shape shape);  // only before allocate()
+    // Once; zero-filled on `stream` (so ordered before the work queued there after it).
+    void allocate(Device device, Stream stream = nullptr);
     Tensor tensor(Slot slot) const;      // a view; only after allocate()
     void zero(Stream stream = nullptr);  // every element, padding included
 

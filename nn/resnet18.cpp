@@ -162,7 +162,7 @@ ResNet18::ResNet18(const ResNet18Config& config, Device device, Stream stream)
     layout_ = resnet18_state_layout(config.num_genres);
     plan();
     for (Arena* a : {&params_, &grads_, &adam_m_, &adam_v_, &buffers_, &acts_})
-        a->allocate(device);
+        a->allocate(device, stream);
     if (config.init_seed) init(*config.init_seed);
 }
 
@@ -495,6 +495,43 @@ std::vector<ResNet18::NamedTensor> ResNet18::gradients() const {
     for (const StateEntry& e : layout_)
         if (e.kind == StateKind::Parameter)
             out.push_back({e.name, grads_.tensor(param_slots_[p++])});
+    return out;
+}
+
+std::vector<ResNet18::NamedTensor> ResNet18::saved_activations() const {
+    GNET_CHECK(last_batch_ > 0, "ResNet18: no forward pass yet");
+    const int64_t N = last_batch_;
+    std::vector<NamedTensor> out;
+    auto add = [&](const std::string& name, Arena::Slot slot, Shape shape) {
+        out.push_back({name, Tensor::view(act(slot), std::move(shape), exec_.device)});
+    };
+    auto add_bn = [&](const Bn& bn) {
+        add(bn.name + ".save_mean", bn.save_mean, {bn.C});
+        add(bn.name + ".save_invstd", bn.save_invstd, {bn.C});
+    };
+    add("input", x_in_, {N, 1, config_.height, config_.width});
+    add("conv1.out", c1_, {N, kStemChannels, stem_OH_, stem_OW_});
+    add_bn(bn1_);
+    add("bn1.out", y1_, {N, kStemChannels, stem_OH_, stem_OW_});
+    add("maxpool.out", pool_, {N, kStemChannels, pool_OH_, pool_OW_});
+    add("maxpool.argmax", argmax_, {N, kStemChannels, pool_OH_, pool_OW_});
+    for (const Block& b : blocks_) {
+        const std::string name = b.conv1.name.substr(0, b.conv1.name.size() - 6);  // "layerL.B"
+        const Shape s = {N, b.conv1.OC, b.conv1.OH, b.conv1.OW};
+        add(b.conv1.name + ".out", b.a, s);
+        add_bn(b.bn1);
+        add(b.bn1.name + ".out", b.b, s);
+        add(b.conv2.name + ".out", b.c, s);
+        if (b.has_downsample) {
+            add(b.ds_conv.name + ".out", b.d, s);
+            add_bn(b.ds_bn);
+            add(b.ds_bn.name + ".out", b.e, s);
+        }
+        add_bn(b.bn2);
+        add(name + ".out", b.out, s);
+    }
+    add("pooled", pooled_, {N, kFeatures});
+    add("logits", logits_, {N, config_.num_genres});
     return out;
 }
 

@@ -119,6 +119,12 @@ class ResNet18 {
     };
     std::vector<NamedTensor> parameters() const;
     std::vector<NamedTensor> gradients() const;
+    // Views of everything the last forward saved for backward, batch N = that forward's: the
+    // input, every conv and BN output, the BN batch means and inverse standard deviations, the
+    // max-pool argmax (int32 bits in a float view, "maxpool.argmax"), the pooled features and the
+    // logits. For tests and debugging: comparing two models layer by layer, or giving one model
+    // the other's forward state before a backward.
+    std::vector<NamedTensor> saved_activations() const;
     const Arena& parameter_arena() const { return params_; }
     const Arena& gradient_arena() const { return grads_; }
     const Arena& adam_m_arena() const { return adam_m_; }

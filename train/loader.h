@@ -5,8 +5,10 @@
 //   batch of an epoch is smaller when the batch size does not divide the count; every chunk is
 //   visited exactly once per epoch.
 // - Memory: `prefetch` batch slots (x (n, 1, 128, 431) and y (n, G), float32), page-locked
-//   (PinnedBuffer) when `pinned` so the trainer's host->device copies are asynchronous; plain host
-//   memory otherwise. Workers fill the next batches while the caller computes on the current one.
+//   (PinnedBuffer) when `pinned`, so host->device copies from them run at full bandwidth and could
+//   be asynchronous; plain host memory otherwise. Workers fill the next batches while the caller
+//   computes on the current one. (The trainer's copy into the model is part of train_step, which
+//   waits for the step: it does not overlap the GPU's work.)
 // - SpecAugment (training only): per sample, `time_masks` masks of a uniform width in
 //   [0, time_width] frames and `freq_masks` masks of width in [0, freq_width] mel bands, at uniform
 //   positions, set to 0 (the spectrogram's floor after min-max scaling). The random numbers of a

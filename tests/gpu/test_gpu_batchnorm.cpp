@@ -1,7 +1,7 @@
 // BatchNorm2d GPU twin against the CPU twin: awkward shapes (N = 1, odd HW, C = 3/17/33, HW = 1),
 // shapes that take the two-stage split (scalar and float4 paths), every ResNet18 BN shape at
-// batch 2, all epilogues, training/evaluation/backward; bit-identical reruns; cuDNN's
-// forward training when cuDNN is at hand.
+// batch 2, all epilogues, training/evaluation/backward; bit-identical under varied schedules;
+// cuDNN's forward training when cuDNN is at hand.
 #include <doctest/doctest.h>
 
 #include <cuda_runtime.h>
@@ -14,6 +14,7 @@
 #include "kernels/cuda_check.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
+#include "tests/gpu/schedules.h"
 
 #if GNET_HAVE_CUDNN
 #include "kernels/cudnn_check.h"
@@ -142,7 +143,7 @@ TEST_CASE("gpu batchnorm matches the CPU twin on every ResNet18 shape at batch 2
             check_shape(s, epi, seed++);
 }
 
-TEST_CASE("gpu batchnorm is deterministic: two runs are bit-identical") {
+TEST_CASE("gpu batchnorm is deterministic: bit-identical under every schedule") {
     for (BnShape s : {BnShape{2, 64, 64 * 216}, BnShape{2, 3, 20001}}) {
         CAPTURE(s.HW);
         std::mt19937 rng(5);
@@ -150,8 +151,8 @@ TEST_CASE("gpu batchnorm is deterministic: two runs are bit-identical") {
         const BatchNormParams p{s.N, s.C, s.HW};
         Tensor x = dev(randn(n, rng, 3.f, 2.f)), res = dev(randn(n, rng)), dy = dev(randn(n, rng));
         Tensor gamma = dev(randn(s.C, rng, 0.2f, 1.f)), beta = dev(randn(s.C, rng));
-        std::vector<std::vector<float>> outs[2];
-        for (int run = 0; run < 2; ++run) {
+        const auto outs = gnet::test::results_under_varied_schedules([&] {
+            std::vector<std::vector<float>> out;
             Tensor y = Tensor::empty({int64_t(n)}, Device::CUDA);
             Tensor rm = Tensor::zeros({s.C}, Device::CUDA), rv = Tensor::zeros({s.C}, Device::CUDA);
             Tensor sm = Tensor::empty({s.C}, Device::CUDA), si = Tensor::empty({s.C}, Device::CUDA);
@@ -165,12 +166,10 @@ TEST_CASE("gpu batchnorm is deterministic: two runs are bit-identical") {
                                     gamma.data(), sm.data(), si.data(), dx.data(), dres.data(),
                                     dg.data(), db.data(), nullptr);
             for (const Tensor* t : {&y, &rm, &rv, &sm, &si, &dx, &dres, &dg, &db})
-                outs[run].push_back(t->to_host());
-        }
-        for (size_t i = 0; i < outs[0].size(); ++i) {
-            CAPTURE(i);
-            CHECK(outs[0][i] == outs[1][i]);
-        }
+                out.push_back(t->to_host());
+            return out;
+        });
+        CHECK(gnet::test::all_equal(outs));
     }
 }
 
