@@ -96,7 +96,7 @@ bool close_enough(const std::vector<float>& got, const std::vector<float>& ref, 
 
 // The fast CPU backend against the twin: Winograd's error scales with the output range, so the
 // tolerance is relative to the largest reference magnitude (as in tests/test_conv2d_fast.cpp).
-constexpr double kFastRelToMax = 2e-4;
+constexpr double kFastRelToMax = 1e-4;
 bool close_to_range(const std::vector<float>& got, const std::vector<float>& ref,
                     std::string* why) {
     double scale = 1e-6;
