@@ -154,12 +154,24 @@ void batchnorm_backward(const BatchNormParams& p, BnEpilogue epi, const float* x
         const float k = gamma[c] * invstd;
         // dx = k * (dz - mean_dz - xhat * mean_dz_xhat) with xhat = (x - mean) * invstd.
         const float xc_coef = float(sum_dz_xhat / double(M) * invstd);
+        const __m256 vk = _mm256_set1_ps(k), vmdz = _mm256_set1_ps(mean_dz),
+                     vcoef = _mm256_set1_ps(xc_coef);
         for (int n = 0; n < p.N; ++n) {
             const int64_t base = (int64_t(n) * p.C + c) * p.HW;
             const float *xr = x + base, *yr = y + base, *dyr = dy + base;
             float* dxr = dx + base;
             float* drr = dresidual ? dresidual + base : nullptr;
-            for (int i = 0; i < p.HW; ++i) {
+            int i = 0;
+            for (; i + 8 <= p.HW; i += 8) {
+                __m256 dz = _mm256_loadu_ps(dyr + i);
+                if (masked)
+                    dz = _mm256_and_ps(dz, _mm256_cmp_ps(_mm256_loadu_ps(yr + i), zero, _CMP_GT_OQ));
+                const __m256 xc = _mm256_sub_ps(_mm256_loadu_ps(xr + i), vmean);
+                const __m256 v = _mm256_mul_ps(vk, _mm256_fnmadd_ps(xc, vcoef, _mm256_sub_ps(dz, vmdz)));
+                _mm256_storeu_ps(dxr + i, v);
+                if (drr) _mm256_storeu_ps(drr + i, dz);
+            }
+            for (; i < p.HW; ++i) {
                 const float dz = (!masked || yr[i] > 0.f) ? dyr[i] : 0.f;
                 dxr[i] = k * (dz - mean_dz - (xr[i] - mean) * xc_coef);
                 if (drr) drr[i] = dz;

@@ -414,9 +414,24 @@ bool use_fused(const Geometry& g) {
     return kPoints * g.Cp * g.OCp <= kFusedMaxUFloats;
 }
 
-int fused_rows(const Geometry& g) {  // tile rows per unit
+// Tile rows per unit: as many as fit the budget (up to twice it when that makes the unit's tile
+// count a multiple of 6, so the GEMM has no short micro-tile: layer1's 27 tiles a row go 2 rows
+// at a time, layer2's 14 three at a time).
+int fused_rows(const Geometry& g) {
     const int64_t tiles = kFusedUnitFloats / (kPoints * (g.Cp + g.OCp));
-    return int(std::max<int64_t>(1, tiles / g.tiles_w));
+    const int fit = int(std::max<int64_t>(1, tiles / g.tiles_w));
+    const int most = int(std::max<int64_t>(1, 2 * tiles / g.tiles_w));
+    int best = fit;
+    double best_waste = 1.0;
+    for (int r = 1; r <= most; ++r) {
+        const int64_t t = int64_t(r) * g.tiles_w, padded = ceil_div(t, kGemmMR) * kGemmMR;
+        const double waste = double(padded - t) / double(padded);
+        if (waste < best_waste - 1e-9 || (waste <= best_waste + 1e-9 && r <= fit && r > best)) {
+            best = r;
+            best_waste = waste;
+        }
+    }
+    return best;
 }
 
 struct UnitBuffers {
