@@ -137,7 +137,8 @@ void batchnorm_backward(const BatchNormParams& p, BnEpilogue epi, const float* x
             for (; i + 8 <= p.HW; i += 8) {
                 __m256 dz = _mm256_loadu_ps(dyr + i);
                 if (masked)
-                    dz = _mm256_and_ps(dz, _mm256_cmp_ps(_mm256_loadu_ps(yr + i), zero, _CMP_GT_OQ));
+                    dz =
+                        _mm256_and_ps(dz, _mm256_cmp_ps(_mm256_loadu_ps(yr + i), zero, _CMP_GT_OQ));
                 s0 = _mm256_add_ps(s0, dz);
                 s1 = _mm256_fmadd_ps(dz, _mm256_sub_ps(_mm256_loadu_ps(xr + i), vmean), s1);
             }
@@ -165,9 +166,11 @@ void batchnorm_backward(const BatchNormParams& p, BnEpilogue epi, const float* x
             for (; i + 8 <= p.HW; i += 8) {
                 __m256 dz = _mm256_loadu_ps(dyr + i);
                 if (masked)
-                    dz = _mm256_and_ps(dz, _mm256_cmp_ps(_mm256_loadu_ps(yr + i), zero, _CMP_GT_OQ));
+                    dz =
+                        _mm256_and_ps(dz, _mm256_cmp_ps(_mm256_loadu_ps(yr + i), zero, _CMP_GT_OQ));
                 const __m256 xc = _mm256_sub_ps(_mm256_loadu_ps(xr + i), vmean);
-                const __m256 v = _mm256_mul_ps(vk, _mm256_fnmadd_ps(xc, vcoef, _mm256_sub_ps(dz, vmdz)));
+                const __m256 v =
+                    _mm256_mul_ps(vk, _mm256_fnmadd_ps(xc, vcoef, _mm256_sub_ps(dz, vmdz)));
                 _mm256_storeu_ps(dxr + i, v);
                 if (drr) _mm256_storeu_ps(drr + i, dz);
             }

@@ -113,8 +113,8 @@ void im2col_panels(const Conv2dParams& p, const float* img, int64_t p0, int np, 
     }
 }
 
-void apply_epilogue(int OC, int64_t P, int64_t p0, int np, const float* bias,
-                    const float* residual, bool relu, float* y_img) {
+void apply_epilogue(int OC, int64_t P, int64_t p0, int np, const float* bias, const float* residual,
+                    bool relu, float* y_img) {
     if (!bias && !residual && !relu) return;
     for (int oc = 0; oc < OC; ++oc) {
         float* row = y_img + oc * P + p0;
@@ -229,27 +229,29 @@ void gemm_backward_weight(const Conv2dParams& p, const float* x, const float* dy
     parallel_for_each(threads, [&](int64_t t) {
         float* dW = partial + t * p.OC * Kp;
         std::fill(dW, dW + p.OC * Kp, 0.f);
-        thread_local std::vector<float> col_store;
+        thread_local std::vector<float> col_store, dy_store;
         float* colT = buffer_floats(col_store, pixels * Kp);
-        const int64_t n_begin = p.N * t / threads, n_end = p.N * (t + 1) / threads;
-        for (int64_t n = n_begin; n < n_end; ++n) {
-            const float* img = x + n * x_img;
-            const float* dy_img = dy + n * p.OC * P;
-            for (int64_t p0 = 0; p0 < P; p0 += pixels) {
-                const int64_t np = std::min(pixels, P - p0);
-                for (int64_t j = 0; j < np; ++j) {  // colT[j][k]: pixel rows, k contiguous
-                    const Receptive r = receptive(p, p0 + j);
-                    const int ih0 = r.ih0, iw0 = r.iw0;
-                    float* row = colT + j * Kp;
-                    if (r.inside) {
-                        const float* src = img + int64_t(ih0) * p.W + iw0;
-                        for (int c = 0, k = 0; c < p.C; ++c)
-                            for (int kh = 0; kh < p.KH; ++kh)
-                                for (int kw = 0; kw < p.KW; ++kw, ++k)
-                                    row[k] = src[(int64_t(c) * p.H + kh) * p.W + kw];
-                        std::fill(row + K, row + Kp, 0.f);
-                        continue;
-                    }
+        float* dyb = buffer_floats(dy_store, pixels * p.OC);
+        // This thread's images as one run of pixels, in blocks that may span images (the late
+        // layers have only 56 pixels an image: too short a GEMM depth on its own).
+        const int64_t q_begin = p.N * t / threads * P, q_end = p.N * (t + 1) / threads * P;
+        for (int64_t q0 = q_begin; q0 < q_end; q0 += pixels) {
+            const int64_t np = std::min(pixels, q_end - q0);
+            for (int64_t j = 0; j < np; ++j) {  // colT[j][k]: pixel rows, k contiguous
+                const int64_t n = (q0 + j) / P, q = (q0 + j) % P;
+                const float* img = x + n * x_img;
+                for (int oc = 0; oc < p.OC; ++oc)
+                    dyb[oc * pixels + j] = dy[(n * p.OC + oc) * P + q];
+                const Receptive r = receptive(p, q);
+                const int ih0 = r.ih0, iw0 = r.iw0;
+                float* row = colT + j * Kp;
+                if (r.inside) {
+                    const float* src = img + int64_t(ih0) * p.W + iw0;
+                    for (int c = 0, k = 0; c < p.C; ++c)
+                        for (int kh = 0; kh < p.KH; ++kh)
+                            for (int kw = 0; kw < p.KW; ++kw, ++k)
+                                row[k] = src[(int64_t(c) * p.H + kh) * p.W + kw];
+                } else {
                     for (int c = 0, k = 0; c < p.C; ++c)
                         for (int kh = 0; kh < p.KH; ++kh)
                             for (int kw = 0; kw < p.KW; ++kw, ++k) {
@@ -258,16 +260,15 @@ void gemm_backward_weight(const Conv2dParams& p, const float* x, const float* dy
                                              ? img[(int64_t(c) * p.H + ih) * p.W + iw]
                                              : 0.f;
                             }
-                    std::fill(row + K, row + Kp, 0.f);
                 }
-                // One 16-column panel of col^T (L1) under every 6-row block of dy (L2).
-                for (int64_t k0 = 0; k0 < K; k0 += kNR)
-                    for (int64_t oc0 = 0; oc0 < p.OC; oc0 += kMR)
-                        gemm_tile(int(std::min<int64_t>(kMR, p.OC - oc0)),
-                                  int(std::min<int64_t>(kNR, K - k0)), int(np),
-                                  dy_img + oc0 * P + p0, P, 1, colT + k0, Kp, dW + oc0 * Kp + k0,
-                                  Kp, Accum::Add);
+                std::fill(row + K, row + Kp, 0.f);
             }
+            // One 16-column panel of col^T (L1) under every 6-row block of dy (L2).
+            for (int64_t k0 = 0; k0 < K; k0 += kNR)
+                for (int64_t oc0 = 0; oc0 < p.OC; oc0 += kMR)
+                    gemm_tile(int(std::min<int64_t>(kMR, p.OC - oc0)),
+                              int(std::min<int64_t>(kNR, K - k0)), int(np), dyb + oc0 * pixels,
+                              pixels, 1, colT + k0, Kp, dW + oc0 * Kp + k0, Kp, Accum::Add);
         }
     });
     parallel_for_each(p.OC, [&](int64_t oc) {
@@ -287,8 +288,8 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, float
     conv2d_forward_fused(p, x, w, nullptr, nullptr, false, y);
 }
 
-void conv2d_forward_fused(const Conv2dParams& p, const float* x, const float* w,
-                          const float* bias, const float* residual, bool relu, float* y) {
+void conv2d_forward_fused(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                          const float* residual, bool relu, float* y) {
     if (winograd_applies(p)) {
         ConvEpilogue epi;
         epi.bias = bias;

@@ -1,5 +1,6 @@
 // The worker pool behind cpu_fast::parallel_for. Workers sleep on a condition variable between
-// regions after a short spin (back-to-back layer calls then skip the wake-up latency).
+// regions after a short spin (back-to-back layer calls then skip the wake-up latency). An
+// exception thrown by fn on any thread is rethrown by parallel_for once every range has ended.
 #include "kernels/cpu_parallel.h"
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -64,12 +66,23 @@ class Pool {
         while (pending_.load(std::memory_order_acquire) != 0)
             std::this_thread::yield();
         t_inside_region = false;
+        if (error_) {  // the first exception of any range, rethrown on the calling thread
+            std::exception_ptr e = error_;
+            error_ = nullptr;
+            std::rethrow_exception(e);
+        }
     }
 
   private:
     void range(int t) {
         const int64_t begin = n_ * t / threads_, end = n_ * (t + 1) / threads_;
-        if (begin < end) (*fn_)(begin, end);
+        if (begin >= end) return;
+        try {
+            (*fn_)(begin, end);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex_);
+            if (!error_) error_ = std::current_exception();
+        }
     }
 
     void work(int t) {
@@ -99,6 +112,8 @@ class Pool {
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> pending_{0};
     const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+    std::mutex error_mutex_;
+    std::exception_ptr error_;
     int64_t n_ = 0;
     bool stop_ = false;
 };

@@ -4,7 +4,8 @@
 // same n and thread count, so results never depend on scheduling) and runs fn(begin, end) on
 // each, the caller taking the first range; it returns when every range is done. One parallel
 // region runs at a time: a call made while another is running (from another thread, or nested
-// inside fn) runs its whole range inline on the calling thread, so callers never deadlock.
+// inside fn) runs its whole range inline on the calling thread, so callers never deadlock. If fn
+// throws, the first exception is rethrown on the calling thread after every range has finished.
 // Threads: GNET_CPU_THREADS when set (>= 1), else std::thread::hardware_concurrency().
 #pragma once
 

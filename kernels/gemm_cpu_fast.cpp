@@ -8,8 +8,8 @@ namespace gnet::cpu_fast {
 namespace {
 
 template <int MR>
-void tile(int K, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t ldb,
-          float* c, int64_t ldc, bool add) {
+void tile(int K, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t ldb, float* c,
+          int64_t ldc, bool add) {
     __m256 lo[MR], hi[MR];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
@@ -43,10 +43,10 @@ void tile(int K, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int
     }
 }
 
-using TileFn = void (*)(int, const float*, int64_t, int64_t, const float*, int64_t, float*,
-                        int64_t, bool);
-constexpr TileFn kTiles[kGemmMR + 1] = {nullptr,  tile<1>, tile<2>, tile<3>,
-                                        tile<4>,  tile<5>, tile<6>};
+using TileFn = void (*)(int, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
+                        bool);
+constexpr TileFn kTiles[kGemmMR + 1] = {nullptr, tile<1>, tile<2>, tile<3>,
+                                        tile<4>, tile<5>, tile<6>};
 
 }  // namespace
 

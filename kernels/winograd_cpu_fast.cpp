@@ -25,12 +25,9 @@ constexpr int kPoints = 36;  // 6 x 6 transformed positions
 constexpr int64_t kChunkFloats = int64_t(3) << 20;
 
 // G (6 x 3): U = G g G^T.
-constexpr float kG[6][3] = {{1.f / 4, 0.f, 0.f},
-                            {-1.f / 6, -1.f / 6, -1.f / 6},
-                            {-1.f / 6, 1.f / 6, -1.f / 6},
-                            {1.f / 24, 1.f / 12, 1.f / 6},
-                            {1.f / 24, -1.f / 12, 1.f / 6},
-                            {0.f, 0.f, 1.f}};
+constexpr float kG[6][3] = {
+    {1.f / 4, 0.f, 0.f},           {-1.f / 6, -1.f / 6, -1.f / 6}, {-1.f / 6, 1.f / 6, -1.f / 6},
+    {1.f / 24, 1.f / 12, 1.f / 6}, {1.f / 24, -1.f / 12, 1.f / 6}, {0.f, 0.f, 1.f}};
 
 int64_t round_up(int64_t a, int64_t b) {
     return (a + b - 1) / b * b;
@@ -39,12 +36,12 @@ int64_t round_up(int64_t a, int64_t b) {
 struct Geometry {
     int N, Cin, Cout, H, W;  // input (N, Cin, H, W), output (N, Cout, H, W): stride 1, pad 1
     int tiles_h, tiles_w;
-    int64_t T;         // tiles in the batch
-    int64_t Cp, OCp;   // channel counts padded to 16
-    int64_t chunk;     // tiles per chunk (a multiple of 6)
-    int group;         // images converted to the blocked layout at once
-    int Hb, Wb;        // blocked input with its 1-pixel border: 4 * tiles + 2
-    int OHb, OWb;      // blocked output: 4 * tiles
+    int64_t T;        // tiles in the batch
+    int64_t Cp, OCp;  // channel counts padded to 16
+    int64_t chunk;    // tiles per chunk (a multiple of 6)
+    int group;        // images converted to the blocked layout at once
+    int Hb, Wb;       // blocked input with its 1-pixel border: 4 * tiles + 2
+    int OHb, OWb;     // blocked output: 4 * tiles
     void tile(int64_t t, int& n, int& h0, int& w0) const {  // output origin of tile t
         const int64_t per_image = int64_t(tiles_h) * tiles_w;
         n = int(t / per_image);
@@ -88,10 +85,8 @@ float* scratch_floats(int which, int64_t n) {
 
 // B^T d (6 -> 6)
 inline void input_1d(const __m256* d, int ds, __m256* o, int os) {
-    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f),
-                 five = _mm256_set1_ps(5.f);
-    const __m256 a = d[0], b = d[ds], c = d[2 * ds], e = d[3 * ds], f = d[4 * ds],
-                 g = d[5 * ds];
+    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
+    const __m256 a = d[0], b = d[ds], c = d[2 * ds], e = d[3 * ds], f = d[4 * ds], g = d[5 * ds];
     o[0] = _mm256_fmadd_ps(four, a, _mm256_fnmadd_ps(five, c, f));
     o[os] = _mm256_fnmadd_ps(four, _mm256_add_ps(b, c), _mm256_add_ps(e, f));
     o[2 * os] = _mm256_fmadd_ps(four, _mm256_sub_ps(b, c), _mm256_sub_ps(f, e));
@@ -102,8 +97,7 @@ inline void input_1d(const __m256* d, int ds, __m256* o, int os) {
 
 // A^T m (6 -> 4)
 inline void output_1d(const __m256* m, int ms, __m256* o, int os) {
-    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f),
-                 eight = _mm256_set1_ps(8.f);
+    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), eight = _mm256_set1_ps(8.f);
     const __m256 p = _mm256_add_ps(m[ms], m[2 * ms]), q = _mm256_sub_ps(m[ms], m[2 * ms]);
     const __m256 r = _mm256_add_ps(m[3 * ms], m[4 * ms]), s = _mm256_sub_ps(m[3 * ms], m[4 * ms]);
     o[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), r);
@@ -250,7 +244,7 @@ void transform_weights(const float* w, bool flipped, const Geometry& g, float* U
         for (int l = 0; l < 16; ++l) {
             const int64_t oc = ocb * 16 + l;
             const bool in = oc < g.Cout && c < g.Cin;
-            const float* src = !in ? nullptr
+            const float* src = !in       ? nullptr
                                : flipped ? w + (c * g.Cout + oc) * 9
                                          : w + (oc * g.Cin + c) * 9;
             for (int k = 0; k < 9; ++k)
@@ -272,9 +266,8 @@ void transform_weights(const float* w, bool flipped, const Geometry& g, float* U
                         h[a][0], _mm256_set1_ps(kG[b][0]),
                         _mm256_fmadd_ps(h[a][1], _mm256_set1_ps(kG[b][1]),
                                         _mm256_mul_ps(h[a][2], _mm256_set1_ps(kG[b][2]))));
-                    _mm256_storeu_ps(U + ((int64_t(a * 6 + b) * OCB + ocb) * g.Cp + c) * 16 +
-                                         half * 8,
-                                     v);
+                    _mm256_storeu_ps(
+                        U + ((int64_t(a * 6 + b) * OCB + ocb) * g.Cp + c) * 16 + half * 8, v);
                 }
         }
     });
@@ -449,7 +442,7 @@ void forward_unit(const Geometry& g, const float* x, const float* U, const ConvE
     };
     float* V = grow(ub.V, kPoints * tc * g.Cp);
     float* M = grow(ub.M, kPoints * tc * g.OCp);
-    float* Xr = grow(ub.Xr, int64_t(nr) * CB * 6 * g.Wb * 8);  // [row][cb][6][Wb][8]
+    float* Xr = grow(ub.Xr, int64_t(nr) * CB * 6 * g.Wb * 8);   // [row][cb][6][Wb][8]
     float* Yr = grow(ub.Yr, int64_t(nr) * OB * 4 * g.OWb * 8);  // [row][ob][4][OWb][8]
     for (int ri = 0; ri < nr; ++ri) {
         const int64_t row = r0 + ri, n = row / g.tiles_h;

@@ -4,7 +4,8 @@
 // The output is cut into 4x4 tiles; each tile reads a 6x6 input patch. With Lavin & Gray's
 // matrices (interpolation points 0, +-1, +-2, inf):
 //   forward          Y_t = A^T [ U ⊙ V_t ] A,   U = G g G^T (per oc, c),  V_t = B^T d_t B
-//                    i.e. for each of the 36 points xi a GEMM  M[xi] (T, OC) = V[xi] (T, C) U[xi] (C, OC)
+//                    i.e. for each of the 36 points xi a GEMM  M[xi] (T, OC) = V[xi] (T, C) U[xi]
+//                    (C, OC)
 //   backward-data    the forward of dy with the flipped, transposed filter (3x3, pad 1 again)
 //   backward-weight  dw = G^T dU G,  dU[xi] (OC, C) = sum_t (A dY_t A^T)[xi] V_t[xi]  (exact: the
 //                    adjoint of the forward; output positions past the edge carry dy = 0)

@@ -32,13 +32,13 @@
 
 // The ops with a fast CPU backend: gnet::cpu_fast when the Exec asks for it.
 #if GNET_HAVE_CPU_FAST
-#define GNET_CPU_CALL(e, op, ...)                 \
-    do {                                          \
-        if ((e).cpu == CpuBackend::Fast) {        \
-            ::gnet::cpu_fast::op(__VA_ARGS__);    \
-        } else {                                  \
-            ::gnet::cpu::op(__VA_ARGS__);         \
-        }                                         \
+#define GNET_CPU_CALL(e, op, ...)              \
+    do {                                       \
+        if ((e).cpu == CpuBackend::Fast) {     \
+            ::gnet::cpu_fast::op(__VA_ARGS__); \
+        } else {                               \
+            ::gnet::cpu::op(__VA_ARGS__);      \
+        }                                      \
     } while (0)
 #else
 #define GNET_CPU_CALL(e, op, ...) ::gnet::cpu::op(__VA_ARGS__)
@@ -67,8 +67,7 @@ CpuBackend default_cpu_backend() {
         const char* s = std::getenv("GNET_CPU_BACKEND");
         if (!s || !*s || std::string(s) == "fast") return CpuBackend::Fast;
         if (std::string(s) == "reference") return CpuBackend::Reference;
-        throw Error(std::string("GNET_CPU_BACKEND must be 'fast' or 'reference', not '") + s +
-                    "'");
+        throw Error(std::string("GNET_CPU_BACKEND must be 'fast' or 'reference', not '") + s + "'");
     }();
     return b;
 }
@@ -147,15 +146,15 @@ void batchnorm_forward_train(const Exec& e, const BatchNormParams& p, BnEpilogue
                              const float* x, const float* gamma, const float* beta,
                              const float* residual, float* y, float* running_mean,
                              float* running_var, float* save_mean, float* save_invstd) {
-    GNET_DISPATCH_FAST(e, batchnorm_forward_train, p, epi, x, gamma, beta, residual, y, running_mean,
-                  running_var, save_mean, save_invstd);
+    GNET_DISPATCH_FAST(e, batchnorm_forward_train, p, epi, x, gamma, beta, residual, y,
+                       running_mean, running_var, save_mean, save_invstd);
 }
 
 void batchnorm_forward_eval(const Exec& e, const BatchNormParams& p, BnEpilogue epi, const float* x,
                             const float* gamma, const float* beta, const float* residual,
                             const float* running_mean, const float* running_var, float* y) {
     GNET_DISPATCH_FAST(e, batchnorm_forward_eval, p, epi, x, gamma, beta, residual, running_mean,
-                  running_var, y);
+                       running_var, y);
 }
 
 void batchnorm_backward(const Exec& e, const BatchNormParams& p, BnEpilogue epi, const float* x,
@@ -163,7 +162,7 @@ void batchnorm_backward(const Exec& e, const BatchNormParams& p, BnEpilogue epi,
                         const float* save_invstd, float* dx, float* dresidual, float* dgamma,
                         float* dbeta) {
     GNET_DISPATCH_FAST(e, batchnorm_backward, p, epi, x, y, dy, gamma, save_mean, save_invstd, dx,
-                  dresidual, dgamma, dbeta);
+                       dresidual, dgamma, dbeta);
 }
 
 void maxpool2d_forward(const Exec& e, const Pool2dParams& p, const float* x, float* y,

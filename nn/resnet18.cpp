@@ -470,8 +470,8 @@ Tensor ResNet18::forward_eval(const Tensor& xin, int N) {
     const int64_t pool_img = int64_t(kStemChannels) * pool_OH_ * pool_OW_;
     for (int n0 = 0; n0 < N; n0 += P.stem_chunk) {
         const int nb = std::min(P.stem_chunk, N - n0);
-        conv_bn_eval(conv1_, bn1_, nb, BnEpilogue::Relu, x + n0 * in_img, nullptr,
-                     base + P.stem_a, base + P.stem_b);
+        conv_bn_eval(conv1_, bn1_, nb, BnEpilogue::Relu, x + n0 * in_img, nullptr, base + P.stem_a,
+                     base + P.stem_b);
         Pool2dParams pp = Pool2dParams::make(nb, kStemChannels, stem_OH_, stem_OW_, 3, 2, 1);
         layer::maxpool2d_forward(exec_, pp, base + P.stem_b, buf[0] + n0 * pool_img,
                                  reinterpret_cast<int32_t*>(base + P.argmax));

@@ -223,9 +223,9 @@ class ResNet18 {
     Arena::Slot targets_ = 0, pos_weight_ = 0, loss_ = 0, dlogits_ = 0, workspace_ = 0;
     Arena::Slot scratch_[4] = {0, 0, 0, 0};
     size_t workspace_bytes_ = 0;
-    Tensor infer_storage_;         // inference-only models: the inference plan's memory
-    int infer_batch_ = 0;          // the batch infer_storage_ is planned for
-    float* last_logits_ = nullptr;  // where the last forward wrote its logits
+    Tensor infer_storage_;                // inference-only models: the inference plan's memory
+    int infer_batch_ = 0;                 // the batch infer_storage_ is planned for
+    float* last_logits_ = nullptr;        // where the last forward wrote its logits
     std::vector<float> fold_w_, fold_b_;  // fast CPU eval: one conv's folded weights and bias
 };
 

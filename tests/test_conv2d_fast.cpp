@@ -59,8 +59,7 @@ struct Shape {
 };
 
 void check_shape(const Shape& s) {
-    const Conv2dParams p =
-        Conv2dParams::make(s.N, s.C, s.H, s.W, s.OC, s.K, s.K, s.stride, s.pad);
+    const Conv2dParams p = Conv2dParams::make(s.N, s.C, s.H, s.W, s.OC, s.K, s.K, s.stride, s.pad);
     const bool wino = s.K == 3 && s.stride == 1 && s.pad == 1;
     const std::string name = s.name;
     const auto x = random_vector(p.x_size(), 1), w = random_vector(p.w_size(), 2),
@@ -99,8 +98,7 @@ void check_shape(const Shape& s) {
     check_against(got, want, wino, name + " fused bias+residual+relu");
     for (int64_t i = 0; i < p.y_size(); ++i)
         want[size_t(i)] = y_ref[size_t(i)] + bias[size_t((i / plane) % p.OC)];
-    cpu_fast::conv2d_forward_fused(p, x.data(), w.data(), bias.data(), nullptr, false,
-                                   got.data());
+    cpu_fast::conv2d_forward_fused(p, x.data(), w.data(), bias.data(), nullptr, false, got.data());
     check_against(got, want, wino, name + " fused bias");
 }
 

@@ -80,14 +80,14 @@ void check_batchnorm(const BnShape& s, BnEpilogue epi) {
                                      rm_ref.data(), rv_ref.data(), e.data());
     close(e, e_ref, kBnTol, tag + " forward_eval");
 
-    std::vector<float> dx_ref(static_cast<size_t>(n)), dx(size_t(n), 9.f), dr_ref(static_cast<size_t>(n)), dr(static_cast<size_t>(n));
+    std::vector<float> dx_ref(static_cast<size_t>(n)), dx(size_t(n), 9.f),
+        dr_ref(static_cast<size_t>(n)), dr(static_cast<size_t>(n));
     std::vector<float> dg_ref(size_t(s.C), 0.5f), db_ref(size_t(s.C), -0.5f), dg(dg_ref),
         db(db_ref);
     float* dres_ref = epi == BnEpilogue::AddRelu ? dr_ref.data() : nullptr;
     float* dres = epi == BnEpilogue::AddRelu ? dr.data() : nullptr;
-    cpu::batchnorm_backward(p, epi, x.data(), y_ref.data(), dy.data(), gamma.data(),
-                            sm_ref.data(), si_ref.data(), dx_ref.data(), dres_ref, dg_ref.data(),
-                            db_ref.data());
+    cpu::batchnorm_backward(p, epi, x.data(), y_ref.data(), dy.data(), gamma.data(), sm_ref.data(),
+                            si_ref.data(), dx_ref.data(), dres_ref, dg_ref.data(), db_ref.data());
     cpu_fast::batchnorm_backward(p, epi, x.data(), y_ref.data(), dy.data(), gamma.data(),
                                  sm_ref.data(), si_ref.data(), dx.data(), dres, dg.data(),
                                  db.data());
@@ -113,7 +113,9 @@ TEST_CASE("maxpool2d fast backend is bit-identical to the reference, ties and Na
     if (!cpu_fast::available()) return;
     struct S {
         int N, C, H, W, K, stride, pad;
-    } shapes[] = {{2, 64, 64, 216, 3, 2, 1}, {1, 3, 7, 9, 3, 2, 1}, {2, 5, 6, 5, 2, 2, 0},
+    } shapes[] = {{2, 64, 64, 216, 3, 2, 1},
+                  {1, 3, 7, 9, 3, 2, 1},
+                  {2, 5, 6, 5, 2, 2, 0},
                   {1, 2, 5, 5, 3, 1, 1}};
     for (const S& s : shapes) {
         const Pool2dParams p = Pool2dParams::make(s.N, s.C, s.H, s.W, s.K, s.stride, s.pad);
@@ -144,7 +146,8 @@ TEST_CASE("adam fast backend matches the reference over three steps (Adam, AdamW
     for (AdamMode mode : {AdamMode::Adam, AdamMode::AdamW}) {
         const int64_t n = 100003;  // not a multiple of a vector or of the thread count
         auto w_ref = random_vector(n, 9), w = w_ref;
-        std::vector<float> m_ref(static_cast<size_t>(n)), v_ref(static_cast<size_t>(n)), m(static_cast<size_t>(n)), v(static_cast<size_t>(n));
+        std::vector<float> m_ref(static_cast<size_t>(n)), v_ref(static_cast<size_t>(n)),
+            m(static_cast<size_t>(n)), v(static_cast<size_t>(n));
         AdamParams p;
         p.mode = mode;
         p.weight_decay = 0.01f;

@@ -53,8 +53,7 @@ double max_abs(const std::vector<float>& v) {
     return m;
 }
 
-void logits_close(const std::vector<float>& got, const std::vector<float>& ref,
-                  const char* what) {
+void logits_close(const std::vector<float>& got, const std::vector<float>& ref, const char* what) {
     const Tolerance tol{kLogitRelToMax * std::max(1e-3, max_abs(ref)), 0};
     const auto c = gnet::test::compare_arrays(got, ref, tol);
     INFO(what << ": " << c.report);
@@ -146,10 +145,9 @@ TEST_CASE("ResNet18 inference-only model: same logits, own memory plan sized to 
             logits_close(got, std::vector<float>(all.begin(), all.begin() + n * kG),
                          "grown inference plan");
         }
-        CHECK_THROWS_WITH_AS(infer.train_step(x, Tensor::from_vector({4, kG},
-                                                                      pattern_targets(4, kG),
-                                                                      Device::CPU),
-                                              nullptr, AdamParams{}),
-                             doctest::Contains("inference only"), Error);
+        CHECK_THROWS_WITH_AS(
+            infer.train_step(x, Tensor::from_vector({4, kG}, pattern_targets(4, kG), Device::CPU),
+                             nullptr, AdamParams{}),
+            doctest::Contains("inference only"), Error);
     }
 }
