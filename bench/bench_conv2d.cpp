@@ -1,7 +1,9 @@
 // bench_conv2d: every ResNet18 conv of gnet's model (input [1, 128, 431]) for forward,
 // backward-data and backward-weight.
 //   CPU:  gnet's twin (im2col + sgemm, chunked batch, threaded im2col) against a plain
-//         OpenBLAS-only baseline (per image: freshly allocated im2col matrix, one sgemm).
+//         OpenBLAS-only baseline (per image: freshly allocated im2col matrix, one sgemm), and the
+//         fast CPU backend (impl "fast": Winograd F(4x4,3x3) or packed GEMM, kernels/
+//         conv2d_cpu_fast.cpp), checked against the twin relative to the output range first.
 //   GPU:  gnet's implicit-GEMM kernels against cuDNN's fastest FP32 algorithm (cudnnFind*, FMA
 //         math: no TF32), cudaEvent timing with L2 flushed between repeats.
 // Every implementation is validated before it is timed (CPU baseline and GPU kernels against the

@@ -237,11 +237,17 @@ void gemm_backward_weight(const Conv2dParams& p, const float* x, const float* dy
         const int64_t q_begin = p.N * t / threads * P, q_end = p.N * (t + 1) / threads * P;
         for (int64_t q0 = q_begin; q0 < q_end; q0 += pixels) {
             const int64_t np = std::min(pixels, q_end - q0);
+            // dy of the block as (OC, np), read along each image's rows.
+            for (int64_t j0 = 0; j0 < np;) {
+                const int64_t n = (q0 + j0) / P, q = (q0 + j0) % P;
+                const int64_t run = std::min(np - j0, P - q);
+                for (int oc = 0; oc < p.OC; ++oc)
+                    std::copy_n(dy + (n * p.OC + oc) * P + q, run, dyb + oc * pixels + j0);
+                j0 += run;
+            }
             for (int64_t j = 0; j < np; ++j) {  // colT[j][k]: pixel rows, k contiguous
                 const int64_t n = (q0 + j) / P, q = (q0 + j) % P;
                 const float* img = x + n * x_img;
-                for (int oc = 0; oc < p.OC; ++oc)
-                    dyb[oc * pixels + j] = dy[(n * p.OC + oc) * P + q];
                 const Receptive r = receptive(p, q);
                 const int ih0 = r.ih0, iw0 = r.iw0;
                 float* row = colT + j * Kp;

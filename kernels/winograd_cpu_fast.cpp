@@ -1,7 +1,8 @@
 // Winograd F(4x4, 3x3) on AVX2 (see winograd_cpu_fast.h for the maths and the work split).
 //
 // Layouts (per chunk of tc tiles; C and OC padded to multiples of 16 with zeros, Cp and OCp):
-//   U  [36][OCp/16][Cp][16]   transformed filters, packed as the GEMM's B panels
+//   U  [OCp/16][36][Cp][16]   transformed filters, packed as the GEMM's B panels (one output
+//                             panel's 36 points together: the transform writes them close by)
 //   V  [36][tc][Cp]           transformed input patches (rows of the GEMM's A)
 //   M  [36][tc][OCp]          the GEMM results, before the output transform
 //   D  [36][tc][OCp]          backward-weight: transformed dy tiles
@@ -235,7 +236,7 @@ void from_blocked(const float* src, int nimg, int C, int H, int W, int64_t Cp, i
 
 // ---- the phases ----
 
-// U = G g G^T for every (oc, c), packed [36][OCp/16][Cp][16]; 16 output channels per vector pair.
+// U = G g G^T for every (oc, c), packed [OCp/16][36][Cp][16]; 16 output channels per vector pair.
 void transform_weights(const float* w, bool flipped, const Geometry& g, float* U) {
     const int64_t OCB = g.OCp / 16;
     parallel_for_each(OCB * g.Cp, [&](int64_t item) {
@@ -267,7 +268,7 @@ void transform_weights(const float* w, bool flipped, const Geometry& g, float* U
                         _mm256_fmadd_ps(h[a][1], _mm256_set1_ps(kG[b][1]),
                                         _mm256_mul_ps(h[a][2], _mm256_set1_ps(kG[b][2]))));
                     _mm256_storeu_ps(
-                        U + ((int64_t(a * 6 + b) * OCB + ocb) * g.Cp + c) * 16 + half * 8, v);
+                        U + ((ocb * kPoints + (a * 6 + b)) * g.Cp + c) * 16 + half * 8, v);
                 }
         }
     });
@@ -380,8 +381,7 @@ inline void grad_tile(const float* tile, int64_t row_stride, float* dst, int64_t
 // M[xi][tc][OCp] = V[xi][tc][Cp] U[xi] for the points [xi0, xi1) and output panels [ob0, ob1).
 void gemm_points(const Geometry& g, const float* V, const float* U, int64_t tc, int64_t xi,
                  int64_t ocb, float* M) {
-    const int64_t OCB = g.OCp / 16;
-    const float* b = U + (xi * OCB + ocb) * g.Cp * 16;
+    const float* b = U + (ocb * kPoints + xi) * g.Cp * 16;
     for (int64_t i0 = 0; i0 < tc; i0 += kGemmMR)
         gemm_tile(int(std::min<int64_t>(kGemmMR, tc - i0)), kGemmNR, int(g.Cp),
                   V + (xi * tc + i0) * g.Cp, g.Cp, 1, b, 16, M + (xi * tc + i0) * g.OCp + ocb * 16,
@@ -554,7 +554,7 @@ void winograd_forward(const Conv2dParams& p, const float* x, const float* w,
             transform_input(Xb, g, t0, tc, V);
             parallel_for_each(kPoints * OCB, [&](int64_t item) {
                 const int64_t xi = item / OCB, ocb = item % OCB;
-                const float* b = U + (xi * OCB + ocb) * g.Cp * 16;
+                const float* b = U + (ocb * kPoints + xi) * g.Cp * 16;
                 for (int64_t i0 = 0; i0 < tc; i0 += kGemmMR)
                     gemm_tile(int(std::min<int64_t>(kGemmMR, tc - i0)), kGemmNR, int(g.Cp),
                               V + (xi * tc + i0) * g.Cp, g.Cp, 1, b, 16,
