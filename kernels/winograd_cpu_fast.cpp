@@ -223,11 +223,13 @@ void to_blocked(const float* src, int nimg, int C, int H, int W, int pad, int64_
 }
 
 // src [nimg][Cp/8][Hb][Wb][8] -> dst nimg images (C, H, W) with the epilogue.
+// Only the 8-channel blocks [cb_begin, cb_end).
 void from_blocked(const float* src, int nimg, int C, int H, int W, int64_t Cp, int Hb, int Wb,
-                  const ConvEpilogue& epi, const float* residual, float* dst) {
-    const int64_t CB = Cp / 8, img_floats = int64_t(C) * H * W;
-    parallel_for_each(int64_t(nimg) * CB * H, [&](int64_t item) {
-        const int64_t img = item / (CB * H), cb = (item / H) % CB;
+                  int64_t cb_begin, int64_t cb_end, const ConvEpilogue& epi, const float* residual,
+                  float* dst) {
+    const int64_t CB = Cp / 8, nb = cb_end - cb_begin, img_floats = int64_t(C) * H * W;
+    parallel_for_each(int64_t(nimg) * nb * H, [&](int64_t item) {
+        const int64_t img = item / (nb * H), cb = cb_begin + (item / H) % nb;
         const int h = int(item % H);
         unblock_row(src + ((img * CB + cb) * Hb + h) * Wb * 8, C, H, W, int(cb * 8), h, epi,
                     residual ? residual + img * img_floats : nullptr, dst + img * img_floats);
@@ -237,10 +239,11 @@ void from_blocked(const float* src, int nimg, int C, int H, int W, int64_t Cp, i
 // ---- the phases ----
 
 // U = G g G^T for every (oc, c), packed [OCp/16][36][Cp][16]; 16 output channels per vector pair.
-void transform_weights(const float* w, bool flipped, const Geometry& g, float* U) {
-    const int64_t OCB = g.OCp / 16;
-    parallel_for_each(OCB * g.Cp, [&](int64_t item) {
-        const int64_t ocb = item / g.Cp, c = item % g.Cp;
+// Output panels [ocb0, ocb0 + nb) only, stored from U's first panel on.
+void transform_weights(const float* w, bool flipped, const Geometry& g, int64_t ocb0, int64_t nb,
+                       float* U) {
+    parallel_for_each(nb * g.Cp, [&](int64_t item) {
+        const int64_t local = item / g.Cp, ocb = ocb0 + local, c = item % g.Cp;
         alignas(32) float taps[9][16];
         for (int l = 0; l < 16; ++l) {
             const int64_t oc = ocb * 16 + l;
@@ -268,19 +271,21 @@ void transform_weights(const float* w, bool flipped, const Geometry& g, float* U
                         _mm256_fmadd_ps(h[a][1], _mm256_set1_ps(kG[b][1]),
                                         _mm256_mul_ps(h[a][2], _mm256_set1_ps(kG[b][2]))));
                     _mm256_storeu_ps(
-                        U + ((ocb * kPoints + (a * 6 + b)) * g.Cp + c) * 16 + half * 8, v);
+                        U + ((local * kPoints + (a * 6 + b)) * g.Cp + c) * 16 + half * 8, v);
                 }
         }
     });
 }
 
 // dw (OC, C, 3, 3) (= or +=) G^T dU G from dU [36][OCp][Cp], 8 input channels per vector.
-void transform_weight_grad(const Geometry& g, const float* dU, float* dw, Accum accum) {
-    const int64_t plane = g.OCp * g.Cp, CB = g.Cp / 8;
-    parallel_for_each(int64_t(g.Cout) * CB, [&](int64_t item) {
-        const int64_t oc = item / CB, c0 = (item % CB) * 8;
+// Rows [oc_begin, oc_end) of dw from dU [36][rows][Cp] (row 0 = oc_begin).
+void transform_weight_grad(const Geometry& g, const float* dU, int64_t oc_begin, int64_t oc_end,
+                           int64_t rows, float* dw, Accum accum) {
+    const int64_t plane = rows * g.Cp, CB = g.Cp / 8;
+    parallel_for_each((oc_end - oc_begin) * CB, [&](int64_t item) {
+        const int64_t oc = oc_begin + item / CB, c0 = (item % CB) * 8;
         if (c0 >= g.Cin) return;
-        const float* u = dU + oc * g.Cp + c0;
+        const float* u = dU + (oc - oc_begin) * g.Cp + c0;
         __m256 h[6][3];  // dU G: 6 x 3
         for (int a = 0; a < 6; ++a) {
             __m256 row[6];
@@ -396,6 +401,14 @@ void gemm_grad_points(const Geometry& g, const float* D, const float* V, int64_t
         gemm_tile(mr, kGemmNR, int(tc), D + xi * tc * g.OCp + oc0, 1, g.OCp,
                   V + xi * tc * g.Cp + cb * 16, g.Cp, dU + (xi * g.OCp + oc0) * g.Cp + cb * 16,
                   g.Cp, acc);
+}
+
+// Transformed filters of at most this many floats (9.4 MB) exist at once: larger layers
+// (layer4: 38 MB in all) are done a group of output panels at a time.
+constexpr int64_t kUGroupFloats = int64_t(kPoints) * 512 * 128;
+
+int64_t panels_per_group(const Geometry& g) {
+    return std::max<int64_t>(1, kUGroupFloats / (kPoints * g.Cp * 16));
 }
 
 // Small filters (U and a unit's V and M fit in L2) run "fused": each thread takes whole units of
@@ -528,13 +541,9 @@ void winograd_forward(const Conv2dParams& p, const float* x, const float* w,
     const Geometry g = geometry(p);
     const int64_t OCB = g.OCp / 16, OB = g.OCp / 8;
     const int64_t in_img = int64_t(g.Cin) * g.H * g.W, out_img = int64_t(g.Cout) * g.H * g.W;
-    float* U = scratch_floats(0, kPoints * g.Cp * g.OCp);
-    float* V = scratch_floats(1, kPoints * g.chunk * g.Cp);
-    float* M = scratch_floats(2, kPoints * g.chunk * g.OCp);
-    float* Xb = scratch_floats(3, g.group * g.Cp * g.Hb * g.Wb);
-    float* Yb = scratch_floats(4, g.group * g.OCp * g.OHb * g.OWb);
-    transform_weights(w, transposed_flipped, g, U);
     if (use_fused(g)) {
+        float* U = scratch_floats(0, kPoints * g.Cp * g.OCp);
+        transform_weights(w, transposed_flipped, g, 0, OCB, U);
         const int R = fused_rows(g);
         const int64_t rows = int64_t(g.N) * g.tiles_h, units = ceil_div(rows, R);
         parallel_for(units, [&](int64_t u0, int64_t u1) {
@@ -544,59 +553,67 @@ void winograd_forward(const Conv2dParams& p, const float* x, const float* w,
         });
         return;
     }
+    // Three phases per chunk of tiles, for one group of output panels at a time (the input
+    // transform is redone per group: cheap next to the GEMMs of these wide layers).
+    const int64_t group_panels = panels_per_group(g);
+    float* U = scratch_floats(0, kPoints * g.Cp * 16 * std::min(group_panels, OCB));
+    float* V = scratch_floats(1, kPoints * g.chunk * g.Cp);
+    float* M = scratch_floats(2, kPoints * g.chunk * g.OCp);
+    float* Xb = scratch_floats(3, g.group * g.Cp * g.Hb * g.Wb);
+    float* Yb = scratch_floats(4, g.group * g.OCp * g.OHb * g.OWb);
     const int64_t per_image = int64_t(g.tiles_h) * g.tiles_w;
-    for (int n0 = 0; n0 < g.N; n0 += g.group) {
-        const int ng = std::min(g.group, g.N - n0);
-        to_blocked(x + n0 * in_img, ng, g.Cin, g.H, g.W, 1, g.Cp, g.Hb, g.Wb, Xb);
-        const int64_t Tg = ng * per_image;
-        for (int64_t t0 = 0; t0 < Tg; t0 += g.chunk) {
-            const int64_t tc = std::min(g.chunk, Tg - t0);
-            transform_input(Xb, g, t0, tc, V);
-            parallel_for_each(kPoints * OCB, [&](int64_t item) {
-                const int64_t xi = item / OCB, ocb = item % OCB;
-                const float* b = U + (ocb * kPoints + xi) * g.Cp * 16;
-                for (int64_t i0 = 0; i0 < tc; i0 += kGemmMR)
-                    gemm_tile(int(std::min<int64_t>(kGemmMR, tc - i0)), kGemmNR, int(g.Cp),
-                              V + (xi * tc + i0) * g.Cp, g.Cp, 1, b, 16,
-                              M + (xi * tc + i0) * g.OCp + ocb * 16, g.OCp, Accum::Overwrite);
-            });
-            parallel_for_each(OB * tc, [&](int64_t item) {
-                const int64_t ob = item / tc, t = item % tc;
-                __m256 m[36], tmp[24], o[16];
-                const float* src = M + t * g.OCp + ob * 8;
-                for (int i = 0; i < 36; ++i)
-                    m[i] = _mm256_loadu_ps(src + i * tc * g.OCp);
-                for (int s = 0; s < 6; ++s)
-                    output_1d(m + s, 6, tmp + s, 6);  // columns: tmp is 4 x 6
-                for (int r = 0; r < 4; ++r)
-                    output_1d(tmp + r * 6, 1, o + r * 4, 1);  // rows: o is 4 x 4
-                int n, h0, w0;
-                g.tile(t0 + t, n, h0, w0);
-                float* dst = Yb + ((int64_t(n) * OB + ob) * g.OHb + h0) * g.OWb * 8 + w0 * 8;
-                for (int r = 0; r < 4; ++r)
-                    for (int s = 0; s < 4; ++s)
-                        _mm256_storeu_ps(dst + (int64_t(r) * g.OWb + s) * 8, o[r * 4 + s]);
-            });
+    for (int64_t ocb0 = 0; ocb0 < OCB; ocb0 += group_panels) {
+        const int64_t nb = std::min(group_panels, OCB - ocb0);
+        transform_weights(w, transposed_flipped, g, ocb0, nb, U);
+        for (int n0 = 0; n0 < g.N; n0 += g.group) {
+            const int ng = std::min(g.group, g.N - n0);
+            to_blocked(x + n0 * in_img, ng, g.Cin, g.H, g.W, 1, g.Cp, g.Hb, g.Wb, Xb);
+            const int64_t Tg = ng * per_image;
+            for (int64_t t0 = 0; t0 < Tg; t0 += g.chunk) {
+                const int64_t tc = std::min(g.chunk, Tg - t0);
+                transform_input(Xb, g, t0, tc, V);
+                parallel_for_each(kPoints * nb, [&](int64_t item) {
+                    const int64_t xi = item / nb, local = item % nb, ocb = ocb0 + local;
+                    const float* b = U + (local * kPoints + xi) * g.Cp * 16;
+                    for (int64_t i0 = 0; i0 < tc; i0 += kGemmMR)
+                        gemm_tile(int(std::min<int64_t>(kGemmMR, tc - i0)), kGemmNR, int(g.Cp),
+                                  V + (xi * tc + i0) * g.Cp, g.Cp, 1, b, 16,
+                                  M + (xi * tc + i0) * g.OCp + ocb * 16, g.OCp, Accum::Overwrite);
+                });
+                parallel_for_each(2 * nb * tc, [&](int64_t item) {
+                    const int64_t ob = 2 * ocb0 + item / tc, t = item % tc;
+                    __m256 m[36], tmp[24], o[16];
+                    const float* src = M + t * g.OCp + ob * 8;
+                    for (int i = 0; i < 36; ++i)
+                        m[i] = _mm256_loadu_ps(src + i * tc * g.OCp);
+                    for (int s = 0; s < 6; ++s)
+                        output_1d(m + s, 6, tmp + s, 6);  // columns: tmp is 4 x 6
+                    for (int r = 0; r < 4; ++r)
+                        output_1d(tmp + r * 6, 1, o + r * 4, 1);  // rows: o is 4 x 4
+                    int n, h0, w0;
+                    g.tile(t0 + t, n, h0, w0);
+                    float* dst = Yb + ((int64_t(n) * OB + ob) * g.OHb + h0) * g.OWb * 8 + w0 * 8;
+                    for (int r = 0; r < 4; ++r)
+                        for (int s = 0; s < 4; ++s)
+                            _mm256_storeu_ps(dst + (int64_t(r) * g.OWb + s) * 8, o[r * 4 + s]);
+                });
+            }
+            from_blocked(Yb, ng, g.Cout, g.H, g.W, g.OCp, g.OHb, g.OWb, 2 * ocb0, 2 * (ocb0 + nb),
+                         epi, epi.residual ? epi.residual + n0 * out_img : nullptr,
+                         y + n0 * out_img);
         }
-        from_blocked(Yb, ng, g.Cout, g.H, g.W, g.OCp, g.OHb, g.OWb, epi,
-                     epi.residual ? epi.residual + n0 * out_img : nullptr, y + n0 * out_img);
     }
 }
 
 void winograd_backward_weight(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                               Accum accum) {
     const Geometry g = geometry(p);
-    float* dU = scratch_floats(0, kPoints * g.OCp * g.Cp);
-    float* V = scratch_floats(1, kPoints * g.chunk * g.Cp);
-    float* D = scratch_floats(2, kPoints * g.chunk * g.OCp);
-    float* Xb = scratch_floats(3, g.group * g.Cp * g.Hb * g.Wb);
-    float* Db = scratch_floats(4, g.group * g.OCp * g.OHb * g.OWb);
-    const int64_t OCG = ceil_div(g.Cout, kGemmMR), CB16 = g.Cp / 16, OB = g.OCp / 8;
+    const int64_t CB16 = g.Cp / 16;
     const int64_t in_img = int64_t(g.Cin) * g.H * g.W, out_img = int64_t(g.Cout) * g.H * g.W;
     const int64_t per_image = int64_t(g.tiles_h) * g.tiles_w;
-    bool first = true;
     if (use_fused(g)) {
         // Each thread sums its units into a private dU; the partials are added in thread order.
+        float* dU = scratch_floats(0, kPoints * g.OCp * g.Cp);
         const int R = fused_rows(g);
         const int64_t rows = int64_t(g.N) * g.tiles_h, units = ceil_div(rows, R);
         const int threads = int(std::min<int64_t>(thread_count(), units));
@@ -618,46 +635,53 @@ void winograd_backward_weight(const Conv2dParams& p, const float* x, const float
                 dU[i] = s;
             }
         });
-        first = false;
+        transform_weight_grad(g, dU, 0, g.Cout, g.OCp, dw, accum);
+        return;
     }
-    for (int n0 = first ? 0 : g.N; n0 < g.N; n0 += g.group) {
-        const int ng = std::min(g.group, g.N - n0);
-        to_blocked(x + n0 * in_img, ng, g.Cin, g.H, g.W, 1, g.Cp, g.Hb, g.Wb, Xb);
-        to_blocked(dy + n0 * out_img, ng, g.Cout, g.H, g.W, 0, g.OCp, g.OHb, g.OWb, Db);
-        const int64_t Tg = ng * per_image;
-        for (int64_t t0 = 0; t0 < Tg; t0 += g.chunk) {
-            const int64_t tc = std::min(g.chunk, Tg - t0);
-            transform_input(Xb, g, t0, tc, V);
-            parallel_for_each(OB * tc, [&](int64_t item) {
-                const int64_t ob = item / tc, t = item % tc;
-                int n, h0, w0;
-                g.tile(t0 + t, n, h0, w0);
-                const float* tile = Db + ((int64_t(n) * OB + ob) * g.OHb + h0) * g.OWb * 8 + w0 * 8;
-                __m256 d[16], tmp[24], o[36];
-                for (int r = 0; r < 4; ++r)
-                    for (int s = 0; s < 4; ++s)
-                        d[r * 4 + s] = _mm256_loadu_ps(tile + (int64_t(r) * g.OWb + s) * 8);
-                for (int s = 0; s < 4; ++s)
-                    grad_1d(d + s, 4, tmp + s, 4);  // columns: tmp is 6 x 4
-                for (int r = 0; r < 6; ++r)
-                    grad_1d(tmp + r * 4, 1, o + r * 6, 1);  // rows: o is 6 x 6
-                float* dst = D + t * g.OCp + ob * 8;
-                for (int i = 0; i < 36; ++i)
-                    _mm256_storeu_ps(dst + i * tc * g.OCp, o[i]);
-            });
-            const Accum acc = first ? Accum::Overwrite : Accum::Add;
-            first = false;
-            parallel_for_each(kPoints * OCG, [&](int64_t item) {
-                const int64_t xi = item / OCG, oc0 = (item % OCG) * kGemmMR;
-                const int mr = int(std::min<int64_t>(kGemmMR, g.Cout - oc0));
-                for (int64_t cb = 0; cb < CB16; ++cb)
-                    gemm_tile(mr, kGemmNR, int(tc), D + xi * tc * g.OCp + oc0, 1, g.OCp,
-                              V + xi * tc * g.Cp + cb * 16, g.Cp,
-                              dU + (xi * g.OCp + oc0) * g.Cp + cb * 16, g.Cp, acc);
-            });
+    // Three phases per chunk of tiles, for one group of output channels at a time (dU of a group
+    // only; the input transform is redone per group).
+    const int64_t group_rows = panels_per_group(g) * 16;
+    const int64_t max_rows = std::min<int64_t>(group_rows, g.OCp);
+    float* dU = scratch_floats(0, kPoints * max_rows * g.Cp);
+    float* V = scratch_floats(1, kPoints * g.chunk * g.Cp);
+    float* D = scratch_floats(2, kPoints * g.chunk * max_rows);
+    float* Xb = scratch_floats(3, g.group * g.Cp * g.Hb * g.Wb);
+    float* Db = scratch_floats(4, g.group * g.OCp * g.OHb * g.OWb);
+    const int64_t OB = g.OCp / 8;
+    for (int64_t oc_begin = 0; oc_begin < g.Cout; oc_begin += group_rows) {
+        const int64_t oc_end = std::min<int64_t>(g.Cout, oc_begin + group_rows);
+        const int64_t rows = oc_end - oc_begin, Dw = round_up(rows, 8), ob0 = oc_begin / 8;
+        const int64_t OCG = ceil_div(rows, kGemmMR);
+        bool first = true;
+        for (int n0 = 0; n0 < g.N; n0 += g.group) {
+            const int ng = std::min(g.group, g.N - n0);
+            to_blocked(x + n0 * in_img, ng, g.Cin, g.H, g.W, 1, g.Cp, g.Hb, g.Wb, Xb);
+            to_blocked(dy + n0 * out_img, ng, g.Cout, g.H, g.W, 0, g.OCp, g.OHb, g.OWb, Db);
+            const int64_t Tg = ng * per_image;
+            for (int64_t t0 = 0; t0 < Tg; t0 += g.chunk) {
+                const int64_t tc = std::min(g.chunk, Tg - t0);
+                transform_input(Xb, g, t0, tc, V);
+                parallel_for_each((Dw / 8) * tc, [&](int64_t item) {
+                    const int64_t ob = ob0 + item / tc, t = item % tc;
+                    int n, h0, w0;
+                    g.tile(t0 + t, n, h0, w0);
+                    grad_tile(Db + ((int64_t(n) * OB + ob) * g.OHb + h0) * g.OWb * 8 + w0 * 8,
+                              int64_t(g.OWb) * 8, D + t * Dw + (ob - ob0) * 8, tc * Dw);
+                });
+                const Accum acc = first ? Accum::Overwrite : Accum::Add;
+                first = false;
+                parallel_for_each(kPoints * OCG, [&](int64_t item) {
+                    const int64_t xi = item / OCG, r0 = (item % OCG) * kGemmMR;
+                    const int mr = int(std::min<int64_t>(kGemmMR, rows - r0));
+                    for (int64_t cb = 0; cb < CB16; ++cb)
+                        gemm_tile(mr, kGemmNR, int(tc), D + xi * tc * Dw + r0, 1, Dw,
+                                  V + xi * tc * g.Cp + cb * 16, g.Cp,
+                                  dU + (xi * rows + r0) * g.Cp + cb * 16, g.Cp, acc);
+                });
+            }
         }
+        transform_weight_grad(g, dU, oc_begin, oc_end, rows, dw, accum);
     }
-    transform_weight_grad(g, dU, dw, accum);
 }
 
 }  // namespace gnet::cpu_fast

@@ -182,12 +182,10 @@ ResNet18::ResNet18(const ResNet18Config& config, Device device, Stream stream)
 
 void ResNet18::plan() {
     const int Nmax = config_.max_batch;
-    int64_t max_act = 0;
     const bool train = config_.training;
     // Training activations; an inference-only model plans none (see plan_inference).
     auto act_slot = [&](Shape s) -> Arena::Slot {
         if (!train) return 0;
-        max_act = std::max(max_act, shape_numel(s));
         return acts_.reserve(std::move(s));
     };
 
@@ -259,8 +257,17 @@ void ResNet18::plan() {
     dlogits_ = acts_.reserve({Nmax, config_.num_genres});
     pos_weight_ = acts_.reserve({config_.num_genres});
     loss_ = acts_.reserve({1});
+    // Backward scratch: four rotating gradients of block size (the largest block tensor is the
+    // max-pool output) and two of the stem's size for the stem's own backward (max-pool -> bn1).
+    int64_t block_act = int64_t(Nmax) * kStemChannels * pool_OH_ * pool_OW_;
+    for (const Block& b : blocks_)
+        block_act = std::max({block_act, int64_t(Nmax) * b.C_in * b.H_in * b.W_in,
+                              int64_t(Nmax) * b.conv1.OC * b.conv1.OH * b.conv1.OW});
+    block_act = std::max<int64_t>(block_act, int64_t(Nmax) * kFeatures * final_HW_);
     for (Arena::Slot& s : scratch_)
-        s = acts_.reserve({max_act});
+        s = acts_.reserve({block_act});
+    for (Arena::Slot& s : stem_scratch_)
+        s = acts_.reserve({int64_t(Nmax) * kStemChannels * stem_OH_ * stem_OW_});
 
     // GPU conv workspace: the largest any conv needs at any batch size up to max_batch.
     workspace_bytes_ = 0;
@@ -564,12 +571,11 @@ void ResNet18::backward(const Tensor& dlogits) {
         }
     }
 
-    int j, k, l;
-    others(io, j, k, l);
+    float* T[2] = {act(stem_scratch_[0]), act(stem_scratch_[1])};
     Pool2dParams pp = Pool2dParams::make(N, kStemChannels, stem_OH_, stem_OW_, 3, 2, 1);
-    layer::maxpool2d_backward(exec_, pp, S[io], act_index(argmax_), S[j]);
-    bn_backward(bn1_, N, BnEpilogue::Relu, act(c1_), act(y1_), S[j], S[k], nullptr);
-    conv_backward(conv1_, N, act(x_in_), S[k], nullptr);  // the input needs no gradient
+    layer::maxpool2d_backward(exec_, pp, S[io], act_index(argmax_), T[0]);
+    bn_backward(bn1_, N, BnEpilogue::Relu, act(c1_), act(y1_), T[0], T[1], nullptr);
+    conv_backward(conv1_, N, act(x_in_), T[1], nullptr);  // the input needs no gradient
 }
 
 void ResNet18::zero_grad() {

@@ -11,7 +11,8 @@
 // (torchvision's named_parameters order), so Adam is one launch over the whole arena; BN running
 // statistics live in a buffer arena; every activation, saved statistic, max-pool index, backward
 // scratch and the GPU conv workspace live in an activation arena planned once for
-// (max_batch, 1, height, width). Nothing is allocated after construction: forward, backward,
+// (max_batch, 1, height, width); backward rotates four block-sized gradient buffers and has two of
+// the stem's size for the stem alone. Nothing is allocated after construction: forward, backward,
 // adam_step and train_step only use the arenas (on the GPU: no cudaMalloc, every op on `stream`).
 //
 // Inference (eval mode) has a memory plan of its own, device-generic: no saved activations, five
@@ -221,7 +222,8 @@ class ResNet18 {
     int stem_OH_ = 0, stem_OW_ = 0, pool_OH_ = 0, pool_OW_ = 0, final_HW_ = 0;
     Arena::Slot x_in_ = 0, c1_ = 0, y1_ = 0, pool_ = 0, argmax_ = 0, pooled_ = 0, logits_ = 0;
     Arena::Slot targets_ = 0, pos_weight_ = 0, loss_ = 0, dlogits_ = 0, workspace_ = 0;
-    Arena::Slot scratch_[4] = {0, 0, 0, 0};
+    Arena::Slot scratch_[4] = {0, 0, 0, 0};  // backward: block-sized gradients, rotating
+    Arena::Slot stem_scratch_[2] = {0, 0};   // backward of the stem (max-pool, bn1)
     size_t workspace_bytes_ = 0;
     Tensor infer_storage_;                // inference-only models: the inference plan's memory
     int infer_batch_ = 0;                 // the batch infer_storage_ is planned for

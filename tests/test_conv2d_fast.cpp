@@ -140,6 +140,9 @@ TEST_CASE("conv2d fast backend matches the reference on awkward shapes") {
         {"1x1/2 N1 C3 OC17 9x9", 1, 3, 9, 9, 17, 1, 2, 0},
         {"5x5/1 pad 2 N2 C4 OC7 12x11", 2, 4, 12, 11, 7, 5, 1, 2},
         {"7x7/2 pad 3 N1 C2 OC9 17x23", 1, 2, 17, 23, 9, 7, 2, 3},
+        // Wide enough for the three-phase Winograd path with several output-panel groups (the
+        // last one partial) and an OC that is not a multiple of 16.
+        {"3x3 N1 C512 OC600 5x7 (panel groups)", 1, 512, 5, 7, 600, 3, 1, 1},
     };
     for (const Shape& s : shapes) {
         CAPTURE(s.name);

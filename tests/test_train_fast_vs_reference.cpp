@@ -82,8 +82,8 @@ TEST_CASE("gtzan-mini: the fast backend's loss curve stays within the reference'
         const auto r0 = column(ref0, col), r1 = column(ref1, col), f0 = column(fast0, col);
         REQUIRE(f0.size() == size_t(kEpochs));
         const double scatter = max_gap(r0, r1), gap = max_gap(f0, r0);
-        MESSAGE(col << ": fast vs reference (seed 0) max gap " << gap
-                    << ", reference seed 0 vs seed 1 max gap " << scatter);
+        MESSAGE(std::string(col) << ": fast vs reference (seed 0) max gap " << gap
+                                 << ", reference seed 0 vs seed 1 max gap " << scatter);
         CHECK(gap <= std::max(scatter, kLossFloor));
     }
 }
