@@ -12,12 +12,17 @@
 // 36 multiplies per 16 outputs instead of 144: 4x fewer FLOPs in the GEMMs, paid for with the
 // transforms and a little accuracy (the tests name the tolerance).
 //
-// Work split: tiles are processed in chunks sized so that V and M stay cache-resident; per chunk
-// three phases each spread over all threads (input transform over tiles x 8-channel blocks, the
-// 36 GEMMs over points x 16-channel output panels, output transform over tiles x 8-channel
-// blocks). Every output element is written by one thread, and backward-weight's sum over tiles
-// runs in a fixed order, so results do not depend on scheduling. Scratch (transformed weights,
-// V, M) belongs to the calling thread and is reused between calls.
+// Work split. Small filters (layers 1-2: transformed filters of at most 2.4 MB) run "fused": each
+// thread takes whole units of a few tile rows and does everything for them (rows to an 8-channel
+// blocked layout, input transform, the 36 GEMMs, output transform, epilogue, back to NCHW) in its
+// own L2-sized buffers, with no barrier; backward-weight sums each thread's units into a private
+// dU and adds the partials in thread order. Wide layers (3-4) go in three phases per chunk of
+// tiles, each spread over all threads (input transform over tiles x 8-channel blocks, the GEMMs
+// over points x 16-channel output panels, output transform), one group of output panels at a
+// time so that at most 9.4 MB of transformed filters exist at once. Every output element is
+// written by one thread and every sum runs in a fixed order, so results do not depend on
+// scheduling (only, for backward-weight, on the thread count). Scratch belongs to the calling
+// thread (and to each worker) and is reused between calls.
 #pragma once
 
 #include "kernels/conv2d.h"

@@ -1,6 +1,7 @@
-// Device dispatch for the layer ops: one call that runs the gnet::cpu twin or, on a CUDA model,
-// the gnet::gpu twin on the model's stream. This is the only place where the model chooses
-// between the twins, so the ResNet18 code reads the same for both devices.
+// Device dispatch for the layer ops: one call that runs, on a CPU model, the fast CPU backend
+// (gnet::cpu_fast) or the gnet::cpu twin as the Exec says, or, on a CUDA model, the gnet::gpu twin
+// on the model's stream. This is the only place where the model chooses between the
+// implementations, so the ResNet18 code reads the same for every device.
 //
 // Pointers are host pointers on Device::CPU and device pointers on Device::CUDA. The GPU calls
 // are asynchronous on `stream`; nothing here allocates. In a CPU-only build a CUDA Exec is an
