@@ -16,7 +16,8 @@ here with numpy; the genre names come from its metadata.
   /usr/bin/python3 bench/torch_predict.py ../shared/data/gtzan-mini --model run/best.safetensors \
       [--batch 32] [--threads 2] [--top-k 3]
 
-Prints one line per track and, on stderr, the time spent (whole process from the first line of
+Needs Debian's python3-torch, python3-torchvision, python3-torchaudio and python3-soundfile (not
+needed to build, run or test gnet). Prints one line per track and, on stderr, the time spent (whole process from the first line of
 main, the interpreter and `import torch` before it are reported separately).
 """
 import time
