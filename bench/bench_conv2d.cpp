@@ -1,7 +1,9 @@
 // bench_conv2d: every ResNet18 conv of gnet's model (input [1, 128, 431]) for forward,
 // backward-data and backward-weight.
 //   CPU:  gnet's twin (im2col + sgemm, chunked batch, threaded im2col) against a plain
-//         OpenBLAS-only baseline (per image: freshly allocated im2col matrix, one sgemm).
+//         OpenBLAS-only baseline (per image: freshly allocated im2col matrix, one sgemm), and the
+//         fast CPU backend (impl "fast": Winograd F(4x4,3x3) or packed GEMM, kernels/
+//         conv2d_cpu_fast.cpp), checked against the twin relative to the output range first.
 //   GPU:  gnet's implicit-GEMM kernels against cuDNN's fastest FP32 algorithm (cudnnFind*, FMA
 //         math: no TF32), cudaEvent timing with L2 flushed between repeats.
 // Every implementation is validated before it is timed (CPU baseline and GPU kernels against the
@@ -18,6 +20,7 @@
 
 #include "bench/harness.h"
 #include "kernels/conv2d.h"
+#include "kernels/gemm_cpu_fast.h"
 #include "nn/device.h"
 
 #if GNET_HAVE_CUDA
@@ -84,6 +87,26 @@ bool close_enough(const std::vector<float>& got, const std::vector<float>& ref, 
     for (size_t i = 0; i < ref.size(); ++i) {
         const double d = std::fabs(double(got[i]) - ref[i]);
         if (!(d <= kValidateAtol + kValidateRtol * std::fabs(ref[i]))) {
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "mismatch at %zu: got %.7g ref %.7g", i, got[i], ref[i]);
+            *why = buf;
+            return false;
+        }
+    }
+    return true;
+}
+
+// The fast CPU backend against the twin: Winograd's error scales with the output range, so the
+// tolerance is relative to the largest reference magnitude (as in tests/test_conv2d_fast.cpp).
+constexpr double kFastRelToMax = 1e-4;
+bool close_to_range(const std::vector<float>& got, const std::vector<float>& ref,
+                    std::string* why) {
+    double scale = 1e-6;
+    for (float r : ref)
+        scale = std::max(scale, double(std::fabs(r)));
+    for (size_t i = 0; i < ref.size(); ++i) {
+        const double d = std::fabs(double(got[i]) - ref[i]);
+        if (!(d <= kFastRelToMax * scale)) {
             char buf[160];
             std::snprintf(buf, sizeof buf, "mismatch at %zu: got %.7g ref %.7g", i, got[i], ref[i]);
             *why = buf;
@@ -191,8 +214,19 @@ void bench_cpu(const Options& o, const Conv2dParams& p, const std::string& shape
     const int warmup = std::min(o.warmup, 1), repeats = std::min(o.repeats, 5);
     std::vector<float> out;
     std::string why;
-    auto run = [&](const char* op, const std::vector<float>& ref, auto&& twin, auto&& baseline) {
+    auto run = [&](const char* op, const std::vector<float>& ref, auto&& twin, auto&& baseline,
+                   auto&& fast) {
         if (!o.wants(op)) return;
+        if (cpu_fast::available()) {
+            out.assign(ref.size(), 0.f);
+            fast(out.data());
+            if (!close_to_range(out, ref, &why))
+                report.note(std::string(op) + " " + shape +
+                            ": fast backend disagrees with the CPU twin (" + why + "); not timed");
+            else
+                add_result(report, op, shape, "cpu", "fast",
+                           time_cpu([&] { fast(out.data()); }, warmup, repeats), p.flops());
+        }
         out.assign(ref.size(), 0.f);
         baseline(out.data());
         if (!close_enough(out, ref, &why)) {
@@ -209,17 +243,22 @@ void bench_cpu(const Options& o, const Conv2dParams& p, const std::string& shape
     };
     run(
         "conv2d_forward", t.y, [&](float* y) { cpu::conv2d_forward(p, t.x.data(), t.w.data(), y); },
-        [&](float* y) { baseline_forward(p, t.x.data(), t.w.data(), y); });
+        [&](float* y) { baseline_forward(p, t.x.data(), t.w.data(), y); },
+        [&](float* y) { cpu_fast::conv2d_forward(p, t.x.data(), t.w.data(), y); });
     run(
         "conv2d_backward_data", t.dx,
         [&](float* dx) { cpu::conv2d_backward_data(p, t.dy.data(), t.w.data(), dx); },
-        [&](float* dx) { baseline_backward_data(p, t.dy.data(), t.w.data(), dx); });
+        [&](float* dx) { baseline_backward_data(p, t.dy.data(), t.w.data(), dx); },
+        [&](float* dx) { cpu_fast::conv2d_backward_data(p, t.dy.data(), t.w.data(), dx); });
     run(
         "conv2d_backward_weight", t.dw,
         [&](float* dw) {
             cpu::conv2d_backward_weight(p, t.x.data(), t.dy.data(), dw, Accum::Overwrite);
         },
-        [&](float* dw) { baseline_backward_weight(p, t.x.data(), t.dy.data(), dw); });
+        [&](float* dw) { baseline_backward_weight(p, t.x.data(), t.dy.data(), dw); },
+        [&](float* dw) {
+            cpu_fast::conv2d_backward_weight(p, t.x.data(), t.dy.data(), dw, Accum::Overwrite);
+        });
 }
 
 #if GNET_HAVE_CUDA

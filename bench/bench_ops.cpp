@@ -1,6 +1,7 @@
 // Layer-op benchmark: BatchNorm (+ReLU) training forward and backward, max-pool 3x3/2 forward and
-// backward, Adam over a ResNet18-sized parameter arena; the CPU twins, and on a GPU the CUDA
-// kernels (validated against the CPU twin first) with cuDNN's BatchNorm as the yardstick.
+// backward, Adam over a ResNet18-sized parameter arena; the CPU twins (impl "gnet"), the fast CPU
+// backend (impl "fast", checked against the twin first), and on a GPU the CUDA kernels
+// (validated against the CPU twin first) with cuDNN's BatchNorm as the yardstick.
 //
 // Rate = bytes that must cross memory per call / median time (GB/s). Per op (n = elements):
 //   batchnorm_forward_train: stats read x (4n), normalise reads x, writes y (8n)  -> 12n bytes
@@ -22,6 +23,8 @@
 #include "bench/harness.h"
 #include "kernels/adam.h"
 #include "kernels/batchnorm.h"
+#include "kernels/error.h"
+#include "kernels/gemm_cpu_fast.h"
 #include "kernels/maxpool2d.h"
 #include "nn/device.h"
 
@@ -99,6 +102,19 @@ Inputs make_inputs(int batch, bool quick) {
     return in;
 }
 
+// The fast CPU backend must agree with the twin before it is timed (relative to the output's
+// range: float row sums instead of double element sums).
+void check_fast(const char* op, const std::vector<float>& got, const std::vector<float>& ref) {
+    double scale = 1e-30, worst = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        scale = std::max(scale, double(std::fabs(ref[i])));
+        worst = std::max(worst, double(std::fabs(got[i] - ref[i])));
+    }
+    if (!(worst <= 1e-4 * scale))
+        throw Error(std::string(op) + ": the fast CPU backend differs from the twin by " +
+                    std::to_string(worst / scale) + " of the output range");
+}
+
 void run_cpu(const Options& o, const Inputs& in, Report& report) {
     const BatchNormParams& p = in.bn;
     const int C = p.C;
@@ -130,6 +146,29 @@ void run_cpu(const Options& o, const Inputs& in, Report& report) {
                 warm, reps);
             report.add(make_result("batchnorm_backward", bn_shape(p, name), "cpu", "gnet", t,
                                    (add ? 32 : 28) * n));
+            if (!cpu_fast::available()) continue;
+            // The fast backend, checked against the twin's outputs just computed.
+            std::vector<float> fy(in.n_bn), fdx(in.n_bn), fdres(in.n_bn), frm(C, 0.f), frv(C, 1.f),
+                fsm(C), fsi(C), fdg(C, 0.f), fdb(C, 0.f);
+            auto fwd = [&] {
+                cpu_fast::batchnorm_forward_train(p, epi, in.x.data(), in.gamma.data(),
+                                                  in.beta.data(), add ? in.res.data() : nullptr,
+                                                  fy.data(), frm.data(), frv.data(), fsm.data(),
+                                                  fsi.data());
+            };
+            auto bwd = [&] {
+                cpu_fast::batchnorm_backward(p, epi, in.x.data(), y.data(), in.dy.data(),
+                                             in.gamma.data(), sm.data(), si.data(), fdx.data(),
+                                             add ? fdres.data() : nullptr, fdg.data(), fdb.data());
+            };
+            fwd();
+            bwd();
+            check_fast("batchnorm_forward_train", fy, y);
+            check_fast("batchnorm_backward", fdx, dx);
+            report.add(make_result("batchnorm_forward_train", bn_shape(p, name), "cpu", "fast",
+                                   time_cpu(fwd, warm, reps), (add ? 16 : 12) * n));
+            report.add(make_result("batchnorm_backward", bn_shape(p, name), "cpu", "fast",
+                                   time_cpu(bwd, warm, reps), (add ? 32 : 28) * n));
         }
     }
     if (o.wants("maxpool2d")) {
@@ -146,6 +185,26 @@ void run_cpu(const Options& o, const Inputs& in, Report& report) {
             warm, reps);
         report.add(make_result("maxpool2d_backward", shape, "cpu", "gnet", t,
                                8.0 * in.n_pool_out + 4.0 * in.n_pool_in));
+        if (cpu_fast::available()) {
+            std::vector<float> fy(in.n_pool_out), fdx(in.n_pool_in);
+            std::vector<int32_t> fam(in.n_pool_out);
+            auto fwd = [&] {
+                cpu_fast::maxpool2d_forward(in.pool, in.pool_x.data(), fy.data(), fam.data());
+            };
+            auto bwd = [&] {
+                cpu_fast::maxpool2d_backward(in.pool, in.pool_dy.data(), am.data(), fdx.data());
+            };
+            fwd();
+            bwd();
+            check_fast("maxpool2d_forward", fy, py);
+            check_fast("maxpool2d_backward", fdx, pdx);
+            report.add(make_result("maxpool2d_forward", shape, "cpu", "fast",
+                                   time_cpu(fwd, warm, reps),
+                                   4.0 * in.n_pool_in + 8.0 * in.n_pool_out));
+            report.add(make_result("maxpool2d_backward", shape, "cpu", "fast",
+                                   time_cpu(bwd, warm, reps),
+                                   8.0 * in.n_pool_out + 4.0 * in.n_pool_in));
+        }
     }
     if (o.wants("adam")) {
         std::vector<float> w = in.w, m(in.n_adam, 0.f), v(in.n_adam, 0.f);
@@ -157,6 +216,21 @@ void run_cpu(const Options& o, const Inputs& in, Report& report) {
             reps);
         report.add(make_result("adam_step", std::to_string(in.n_adam) + " params AdamW", "cpu",
                                "gnet", t, 28.0 * in.n_adam));
+        if (cpu_fast::available()) {
+            std::vector<float> fw = in.w, fm(in.n_adam, 0.f), fv(in.n_adam, 0.f);
+            std::vector<float> rw = in.w, rm2(in.n_adam, 0.f), rv2(in.n_adam, 0.f);
+            cpu::adam_step(ap, in.n_adam, rw.data(), in.g.data(), rm2.data(), rv2.data());
+            cpu_fast::adam_step(ap, in.n_adam, fw.data(), in.g.data(), fm.data(), fv.data());
+            check_fast("adam_step", fw, rw);
+            t = time_cpu(
+                [&] {
+                    cpu_fast::adam_step(ap, in.n_adam, fw.data(), in.g.data(), fm.data(),
+                                        fv.data());
+                },
+                warm, reps);
+            report.add(make_result("adam_step", std::to_string(in.n_adam) + " params AdamW", "cpu",
+                                   "fast", t, 28.0 * in.n_adam));
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 #include "build_info.h"
 #include "cli/commands.h"
 #include "cli/library_versions.h"
+#include "kernels/cpu_parallel.h"
 #include "nn/device.h"
+#include "nn/layers.h"
 
 namespace gnet::cli {
 
@@ -36,6 +38,16 @@ void run_info() {
         std::cout << "GPU:         no usable GPU (" << probe.reason << ")\n";
     }
     std::cout << "CPU threads: " << std::thread::hardware_concurrency() << "\n";
+    const CpuBackend cpu = effective_cpu_backend(default_cpu_backend());
+    std::cout << "CPU kernels: " << cpu_backend_name(cpu)
+              << (cpu == CpuBackend::Fast
+                      ? " (AVX2+FMA: Winograd/packed-GEMM convolutions, " +
+                            std::to_string(cpu_fast::thread_count()) + " worker threads)"
+                      : std::string(" (the reference twins") +
+                            (default_cpu_backend() == CpuBackend::Reference
+                                 ? ", GNET_CPU_BACKEND=reference)"
+                                 : ": this CPU has no AVX2+FMA)"))
+              << "\n";
     std::cout << "device:      --device auto runs on "
               << (probe.usable ? "cuda (GPU 0)" : "the CPU") << "\n";
     std::cout << "libraries:\n";

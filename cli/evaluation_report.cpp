@@ -24,6 +24,7 @@ void print_evaluation(const std::string& model_path, const std::string& data_dir
     cfg.num_genres = data.num_genres();
     cfg.max_batch = batch;
     cfg.init_seed = std::nullopt;  // every weight comes from the checkpoint
+    cfg.training = false;          // inference memory only
     ResNet18 model(cfg, device);
     load_checkpoint(ck, model);
     SplitEvaluation ev = evaluate_split(model, data, chunks, batch, ck.meta.thresholds, {});

@@ -38,6 +38,11 @@ namespace cpu {
 void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m, float* v);
 }  // namespace cpu
 
+// Fast CPU backend (adam_cpu_fast.cpp): the same formula, vectorised, on the worker pool.
+namespace cpu_fast {
+void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m, float* v);
+}  // namespace cpu_fast
+
 namespace gpu {
 void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m, float* v,
                Stream stream);

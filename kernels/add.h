@@ -15,6 +15,11 @@ namespace cpu {
 void add_forward(int64_t n, const float* a, const float* b, float* y);
 }  // namespace cpu
 
+// Fast CPU backend (add_cpu_fast.cpp): contiguous ranges on the worker pool.
+namespace cpu_fast {
+void add_forward(int64_t n, const float* a, const float* b, float* y);
+}  // namespace cpu_fast
+
 namespace gpu {
 void add_forward(int64_t n, const float* a, const float* b, float* y, Stream stream);
 }  // namespace gpu

@@ -53,6 +53,22 @@ void batchnorm_backward(const BatchNormParams& p, BnEpilogue epi, const float* x
                         float* dbeta);
 }  // namespace cpu
 
+// Fast CPU backend (batchnorm_cpu_fast.cpp): same maths, AVX2 row sums, channels on the worker
+// pool; y may equal x in forward_eval (elementwise). Tested against cpu:: (test_batchnorm_fast).
+namespace cpu_fast {
+void batchnorm_forward_train(const BatchNormParams& p, BnEpilogue epi, const float* x,
+                             const float* gamma, const float* beta, const float* residual, float* y,
+                             float* running_mean, float* running_var, float* save_mean,
+                             float* save_invstd);
+void batchnorm_forward_eval(const BatchNormParams& p, BnEpilogue epi, const float* x,
+                            const float* gamma, const float* beta, const float* residual,
+                            const float* running_mean, const float* running_var, float* y);
+void batchnorm_backward(const BatchNormParams& p, BnEpilogue epi, const float* x, const float* y,
+                        const float* dy, const float* gamma, const float* save_mean,
+                        const float* save_invstd, float* dx, float* dresidual, float* dgamma,
+                        float* dbeta);
+}  // namespace cpu_fast
+
 namespace gpu {
 void batchnorm_forward_train(const BatchNormParams& p, BnEpilogue epi, const float* x,
                              const float* gamma, const float* beta, const float* residual, float* y,

@@ -57,6 +57,21 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
                             Accum accum);
 }  // namespace cpu
 
+// Fast CPU backend (conv2d_cpu_fast.cpp, AVX2 + FMA; only when cpu_fast::available()): Winograd
+// F(4x4, 3x3) for 3x3 stride-1 pad-1 layers, packed GEMM on a 6x16 micro-kernel for the rest,
+// every pass spread over the cpu_fast worker pool; scratch belongs to the calling thread.
+// Tested against cpu:: within named tolerances (tests/test_conv2d_fast.cpp).
+namespace cpu_fast {
+void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, float* y /*=*/);
+void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx /*=*/);
+void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                            Accum accum);
+// Inference with batch norm folded into (w, bias):
+//   y (=) [relu](conv(x, w) + bias[oc] [+ residual])   bias (OC) or null, residual like y or null.
+void conv2d_forward_fused(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                          const float* residual, bool relu, float* y /*=*/);
+}  // namespace cpu_fast
+
 namespace gpu {
 // Device pointers; asynchronous on `stream`; no allocation, no host synchronisation.
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, float* y /*=*/,

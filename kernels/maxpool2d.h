@@ -32,6 +32,13 @@ void maxpool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t*
 void maxpool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx);
 }  // namespace cpu
 
+// Fast CPU backend (maxpool2d_cpu_fast.cpp): the reference's loops (bit-identical), planes on
+// the worker pool, no bounds checks inside the input.
+namespace cpu_fast {
+void maxpool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax);
+void maxpool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx);
+}  // namespace cpu_fast
+
 namespace gpu {
 void maxpool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax,
                        Stream stream);

@@ -1,6 +1,7 @@
-// Device dispatch for the layer ops: one call that runs the gnet::cpu twin or, on a CUDA model,
-// the gnet::gpu twin on the model's stream. This is the only place where the model chooses
-// between the twins, so the ResNet18 code reads the same for both devices.
+// Device dispatch for the layer ops: one call that runs, on a CPU model, the fast CPU backend
+// (gnet::cpu_fast) or the gnet::cpu twin as the Exec says, or, on a CUDA model, the gnet::gpu twin
+// on the model's stream. This is the only place where the model chooses between the
+// implementations, so the ResNet18 code reads the same for every device.
 //
 // Pointers are host pointers on Device::CPU and device pointers on Device::CUDA. The GPU calls
 // are asynchronous on `stream`; nothing here allocates. In a CPU-only build a CUDA Exec is an
@@ -19,9 +20,22 @@
 
 namespace gnet {
 
+// Which CPU kernels run a Device::CPU model:
+//   Fast       gnet::cpu_fast (Winograd/packed-GEMM convolutions, threaded BN, pool, Adam; needs
+//              AVX2 + FMA, else Reference is used)
+//   Reference  the gnet::cpu twins, the specification (tests compare the two)
+enum class CpuBackend { Fast, Reference };
+// Fast, unless the environment says GNET_CPU_BACKEND=reference (read once).
+CpuBackend default_cpu_backend();
+// What `wanted` runs as on this CPU (Fast falls back to Reference without AVX2 + FMA).
+CpuBackend effective_cpu_backend(CpuBackend wanted);
+const char* cpu_backend_name(CpuBackend b);
+
 struct Exec {
     Device device = Device::CPU;
     Stream stream = nullptr;
+    CpuBackend cpu = CpuBackend::Reference;  // Device::CPU only; an effective backend
+    bool cpu_fast() const { return device == Device::CPU && cpu == CpuBackend::Fast; }
 };
 
 namespace layer {
@@ -33,6 +47,10 @@ void conv2d_backward_data(const Exec& e, const Conv2dParams& p, const float* dy,
 void conv2d_backward_weight(const Exec& e, const Conv2dParams& p, const float* x, const float* dy,
                             float* dw, Accum accum, void* workspace);
 size_t conv2d_workspace_bytes(const Exec& e, const Conv2dParams& p);  // 0 on the CPU
+// Inference with batch norm folded into (w, bias): y = [relu](conv(x, w) + bias [+ residual]).
+// Only on the fast CPU backend (e.cpu_fast()); elsewhere an Error.
+void conv2d_forward_fused(const Exec& e, const Conv2dParams& p, const float* x, const float* w,
+                          const float* bias, const float* residual, bool relu, float* y);
 
 void linear_forward(const Exec& e, const LinearParams& p, const float* x, const float* w,
                     const float* b, float* y);

@@ -1,8 +1,10 @@
 #include "nn/resnet18.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
+#include "kernels/cpu_parallel.h"
 #include "kernels/error.h"
 #include "kernels/linear.h"
 #include "kernels/maxpool2d.h"
@@ -126,9 +128,11 @@ ResNet18::Conv ResNet18::make_conv(const std::string& name, int C, int OC, int K
                                            name);
     Shape w = {OC, C, K, K};
     c.w = params_.reserve(w);
-    grads_.reserve(w);
-    adam_m_.reserve(w);
-    adam_v_.reserve(w);
+    if (config_.training) {
+        grads_.reserve(w);
+        adam_m_.reserve(w);
+        adam_v_.reserve(w);
+    }
     param_slots_.push_back(c.w);
     return c;
 }
@@ -140,20 +144,27 @@ ResNet18::Bn ResNet18::make_bn(const std::string& name, int C, int HW) {
     bn.HW = HW;
     for (Arena::Slot* s : {&bn.gamma, &bn.beta}) {
         *s = params_.reserve({C});
-        grads_.reserve({C});
-        adam_m_.reserve({C});
-        adam_v_.reserve({C});
+        if (config_.training) {
+            grads_.reserve({C});
+            adam_m_.reserve({C});
+            adam_v_.reserve({C});
+        }
         param_slots_.push_back(*s);
     }
     bn.running_mean = buffers_.reserve({C});
     bn.running_var = buffers_.reserve({C});
-    bn.save_mean = acts_.reserve({C});
-    bn.save_invstd = acts_.reserve({C});
+    if (config_.training) {
+        bn.save_mean = acts_.reserve({C});
+        bn.save_invstd = acts_.reserve({C});
+    }
     return bn;
 }
 
 ResNet18::ResNet18(const ResNet18Config& config, Device device, Stream stream)
-    : config_(config), exec_{device, stream} {
+    : config_(config),
+      exec_{device, stream,
+            device == Device::CPU ? effective_cpu_backend(config.cpu_backend)
+                                  : CpuBackend::Reference} {
     GNET_CHECK(
         config.num_genres >= 1 && config.max_batch >= 1 && config.height >= 1 && config.width >= 1,
         "ResNet18: bad configuration (genres " + std::to_string(config.num_genres) +
@@ -161,16 +172,20 @@ ResNet18::ResNet18(const ResNet18Config& config, Device device, Stream stream)
             std::to_string(config.height) + "x" + std::to_string(config.width) + ")");
     layout_ = resnet18_state_layout(config.num_genres);
     plan();
-    for (Arena* a : {&params_, &grads_, &adam_m_, &adam_v_, &buffers_, &acts_})
+    for (Arena* a : {&params_, &buffers_})
         a->allocate(device, stream);
+    if (config.training)
+        for (Arena* a : {&grads_, &adam_m_, &adam_v_, &acts_})
+            a->allocate(device, stream);
     if (config.init_seed) init(*config.init_seed);
 }
 
 void ResNet18::plan() {
     const int Nmax = config_.max_batch;
-    int64_t max_act = 0;
-    auto act_slot = [&](Shape s) {
-        max_act = std::max(max_act, shape_numel(s));
+    const bool train = config_.training;
+    // Training activations; an inference-only model plans none (see plan_inference).
+    auto act_slot = [&](Shape s) -> Arena::Slot {
+        if (!train) return 0;
         return acts_.reserve(std::move(s));
     };
 
@@ -228,12 +243,13 @@ void ResNet18::plan() {
     Shape fw = {config_.num_genres, kFeatures}, fb = {config_.num_genres};
     fc_w_ = params_.reserve(fw);
     fc_b_ = params_.reserve(fb);
+    param_slots_.push_back(fc_w_);
+    param_slots_.push_back(fc_b_);
+    if (!train) return;
     for (Arena* a : {&grads_, &adam_m_, &adam_v_}) {
         a->reserve(fw);
         a->reserve(fb);
     }
-    param_slots_.push_back(fc_w_);
-    param_slots_.push_back(fc_b_);
 
     pooled_ = act_slot({Nmax, kFeatures});
     logits_ = acts_.reserve({Nmax, config_.num_genres});
@@ -241,8 +257,17 @@ void ResNet18::plan() {
     dlogits_ = acts_.reserve({Nmax, config_.num_genres});
     pos_weight_ = acts_.reserve({config_.num_genres});
     loss_ = acts_.reserve({1});
+    // Backward scratch: four rotating gradients of block size (the largest block tensor is the
+    // max-pool output) and two of the stem's size for the stem's own backward (max-pool -> bn1).
+    int64_t block_act = int64_t(Nmax) * kStemChannels * pool_OH_ * pool_OW_;
+    for (const Block& b : blocks_)
+        block_act = std::max({block_act, int64_t(Nmax) * b.C_in * b.H_in * b.W_in,
+                              int64_t(Nmax) * b.conv1.OC * b.conv1.OH * b.conv1.OW});
+    block_act = std::max<int64_t>(block_act, int64_t(Nmax) * kFeatures * final_HW_);
     for (Arena::Slot& s : scratch_)
-        s = acts_.reserve({max_act});
+        s = acts_.reserve({block_act});
+    for (Arena::Slot& s : stem_scratch_)
+        s = acts_.reserve({int64_t(Nmax) * kStemChannels * stem_OH_ * stem_OW_});
 
     // GPU conv workspace: the largest any conv needs at any batch size up to max_batch.
     workspace_bytes_ = 0;
@@ -284,9 +309,11 @@ std::vector<ResNet18::Bn*> ResNet18::all_bns() {
 
 void ResNet18::init(uint64_t seed) {
     load_state_dict(resnet18_init_state(config_.num_genres, seed), "torchvision init");
-    grads_.zero(exec_.stream);
-    adam_m_.zero(exec_.stream);
-    adam_v_.zero(exec_.stream);
+    if (config_.training) {
+        grads_.zero(exec_.stream);
+        adam_m_.zero(exec_.stream);
+        adam_v_.zero(exec_.stream);
+    }
     layer::synchronize(exec_);
     adam_steps_ = 0;
 }
@@ -329,6 +356,7 @@ Tensor ResNet18::forward(const Tensor& x) {
                "ResNet18: input has shape " + shape_string(x.shape()) + "; expected [N, 1, " +
                    std::to_string(H) + ", " + std::to_string(W) + "]");
     const int N = check_batch(x, "input", int64_t(H) * W);
+    if (mode_ == Mode::Eval || !config_.training) return forward_eval(x, N);
     copy_floats(act(x_in_), exec_.device, x.data(), x.device(), x.numel(), exec_.stream);
 
     conv_forward(conv1_, N, act(x_in_), act(c1_));
@@ -354,13 +382,136 @@ Tensor ResNet18::forward(const Tensor& x) {
     layer::linear_forward(exec_, LinearParams{N, kFeatures, config_.num_genres}, act(pooled_),
                           param(fc_w_), param(fc_b_), act(logits_));
     last_batch_ = N;
-    have_train_forward_ = mode_ == Mode::Train;
+    have_train_forward_ = true;
+    last_logits_ = act(logits_);
     return logits();
 }
 
 Tensor ResNet18::logits() const {
-    GNET_CHECK(last_batch_ > 0, "ResNet18: no forward pass yet");
-    return Tensor::view(act(logits_), {last_batch_, config_.num_genres}, exec_.device);
+    GNET_CHECK(last_batch_ > 0 && last_logits_, "ResNet18: no forward pass yet");
+    return Tensor::view(last_logits_, {last_batch_, config_.num_genres}, exec_.device);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inference
+// ---------------------------------------------------------------------------------------------
+
+ResNet18::InferPlan ResNet18::plan_inference(int N) const {
+    InferPlan P;
+    P.N = N;
+    // Images per stem step: the stem's map (64 x H/2 x W/2) is 4x a layer-1 activation.
+    constexpr int kStemChunk = 4;
+    P.stem_chunk = std::min(N, kStemChunk);
+    int64_t at = 0;
+    auto take = [&](int64_t floats) {
+        const int64_t off = at;
+        at += (floats + Arena::kAlignFloats - 1) / Arena::kAlignFloats * Arena::kAlignFloats;
+        return off;
+    };
+    const int64_t stem = int64_t(P.stem_chunk) * kStemChannels * stem_OH_ * stem_OW_;
+    int64_t block = int64_t(kStemChannels) * pool_OH_ * pool_OW_;  // the max-pool output
+    for (const Block& b : blocks_)
+        block = std::max(block, int64_t(b.conv1.OC) * b.conv1.OH * b.conv1.OW);
+    P.x = take(int64_t(N) * config_.height * config_.width);
+    P.stem_a = take(stem);
+    P.stem_b = exec_.cpu_fast() ? P.stem_a : take(stem);  // folded: no separate BN output
+    P.argmax = take(int64_t(P.stem_chunk) * kStemChannels * pool_OH_ * pool_OW_);
+    for (int64_t& b : P.buf)
+        b = take(int64_t(N) * block);
+    P.pooled = take(int64_t(N) * kFeatures);
+    P.logits = take(int64_t(N) * config_.num_genres);
+    P.total = at;
+    return P;
+}
+
+float* ResNet18::inference_base(int N) {
+    const int64_t need = plan_inference(N).total;
+    if (config_.training) {  // the training activations are idle during an eval pass
+        GNET_CHECK(need <= acts_.numel(), "ResNet18: inference plan larger than the activations");
+        return acts_.data();
+    }
+    if (infer_batch_ < N) {
+        infer_storage_ = Tensor();
+        infer_storage_ = Tensor::zeros({need}, exec_.device);
+        infer_batch_ = N;
+    }
+    return infer_storage_.data();
+}
+
+void ResNet18::conv_bn_eval(const Conv& c, const Bn& bn, int N, BnEpilogue epi, const float* x,
+                            const float* residual, float* tmp, float* y) {
+    const Conv2dParams p = c.params(N);
+    if (exec_.cpu_fast()) {
+        const int64_t per_oc = int64_t(c.C) * c.K * c.K;
+        fold_w_.resize(size_t(c.OC * per_oc));
+        fold_b_.resize(size_t(c.OC));
+        const float *w = param(c.w), *gamma = param(bn.gamma), *beta = param(bn.beta);
+        const float *mean = buffer(bn.running_mean), *var = buffer(bn.running_var);
+        cpu_fast::parallel_for_each(c.OC, [&](int64_t oc) {
+            const double s = double(gamma[oc]) / std::sqrt(double(var[oc]) + double(kBnEps));
+            fold_b_[size_t(oc)] = float(double(beta[oc]) - double(mean[oc]) * s);
+            for (int64_t i = 0; i < per_oc; ++i)
+                fold_w_[size_t(oc * per_oc + i)] = float(double(w[oc * per_oc + i]) * s);
+        });
+        layer::conv2d_forward_fused(exec_, p, x, fold_w_.data(), fold_b_.data(), residual,
+                                    epi != BnEpilogue::None, y);
+        return;
+    }
+    layer::conv2d_forward(exec_, p, x, param(c.w), tmp);
+    BatchNormParams bp{N, bn.C, bn.HW, kBnEps, kBnMomentum};
+    layer::batchnorm_forward_eval(exec_, bp, epi, tmp, param(bn.gamma), param(bn.beta), residual,
+                                  buffer(bn.running_mean), buffer(bn.running_var), y);
+}
+
+Tensor ResNet18::forward_eval(const Tensor& xin, int N) {
+    const InferPlan P = plan_inference(N);
+    float* base = inference_base(N);
+    float* x = base + P.x;
+    copy_floats(x, exec_.device, xin.data(), xin.device(), xin.numel(), exec_.stream);
+    float* buf[5];
+    for (int i = 0; i < 5; ++i)
+        buf[i] = base + P.buf[i];
+
+    // Stem, a few images at a time: conv1 + bn1 + relu -> max-pool into buf[0].
+    const int64_t in_img = int64_t(config_.height) * config_.width;
+    const int64_t pool_img = int64_t(kStemChannels) * pool_OH_ * pool_OW_;
+    for (int n0 = 0; n0 < N; n0 += P.stem_chunk) {
+        const int nb = std::min(P.stem_chunk, N - n0);
+        conv_bn_eval(conv1_, bn1_, nb, BnEpilogue::Relu, x + n0 * in_img, nullptr, base + P.stem_a,
+                     base + P.stem_b);
+        Pool2dParams pp = Pool2dParams::make(nb, kStemChannels, stem_OH_, stem_OW_, 3, 2, 1);
+        layer::maxpool2d_forward(exec_, pp, base + P.stem_b, buf[0] + n0 * pool_img,
+                                 reinterpret_cast<int32_t*>(base + P.argmax));
+    }
+
+    // Blocks: the input (also the identity) in buf[cur], the other four as below.
+    int cur = 0;
+    for (const Block& b : blocks_) {
+        int f[4], k = 0;
+        for (int i = 0; i < 5; ++i)
+            if (i != cur) f[k++] = i;
+        float *A = buf[f[0]], *B = buf[f[1]], *C = buf[f[2]], *D = buf[f[3]];
+        conv_bn_eval(b.conv1, b.bn1, N, BnEpilogue::Relu, buf[cur], nullptr, B, A);
+        const float* residual = buf[cur];
+        if (b.has_downsample) {
+            conv_bn_eval(b.ds_conv, b.ds_bn, N, BnEpilogue::None, buf[cur], nullptr, D, C);
+            residual = C;
+        }
+        conv_bn_eval(b.conv2, b.bn2, N, BnEpilogue::AddRelu, A, residual, D, B);
+        cur = f[1];
+    }
+    layer::avgpool_global_forward(exec_, N, kFeatures, final_HW_, buf[cur], base + P.pooled);
+    layer::linear_forward(exec_, LinearParams{N, kFeatures, config_.num_genres}, base + P.pooled,
+                          param(fc_w_), param(fc_b_), base + P.logits);
+    last_batch_ = N;
+    have_train_forward_ = false;
+    last_logits_ = base + P.logits;
+    return logits();
+}
+
+void ResNet18::require_training(const char* what) const {
+    GNET_CHECK(config_.training,
+               std::string("ResNet18::") + what + ": this model was built for inference only");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,6 +533,7 @@ void ResNet18::bn_backward(const Bn& bn, int N, BnEpilogue epi, const float* x, 
 }
 
 void ResNet18::backward(const Tensor& dlogits) {
+    require_training("backward");
     GNET_CHECK(have_train_forward_, "ResNet18::backward needs a train-mode forward first");
     const int N = last_batch_, G = config_.num_genres;
     GNET_CHECK(dlogits.rank() == 2 && dlogits.dim(0) == N && dlogits.dim(1) == G,
@@ -419,25 +571,27 @@ void ResNet18::backward(const Tensor& dlogits) {
         }
     }
 
-    int j, k, l;
-    others(io, j, k, l);
+    float* T[2] = {act(stem_scratch_[0]), act(stem_scratch_[1])};
     Pool2dParams pp = Pool2dParams::make(N, kStemChannels, stem_OH_, stem_OW_, 3, 2, 1);
-    layer::maxpool2d_backward(exec_, pp, S[io], act_index(argmax_), S[j]);
-    bn_backward(bn1_, N, BnEpilogue::Relu, act(c1_), act(y1_), S[j], S[k], nullptr);
-    conv_backward(conv1_, N, act(x_in_), S[k], nullptr);  // the input needs no gradient
+    layer::maxpool2d_backward(exec_, pp, S[io], act_index(argmax_), T[0]);
+    bn_backward(bn1_, N, BnEpilogue::Relu, act(c1_), act(y1_), T[0], T[1], nullptr);
+    conv_backward(conv1_, N, act(x_in_), T[1], nullptr);  // the input needs no gradient
 }
 
 void ResNet18::zero_grad() {
+    require_training("zero_grad");
     grads_.zero(exec_.stream);
 }
 
 void ResNet18::adam_step(const AdamParams& p) {
+    require_training("adam_step");
     layer::adam_step(exec_, p, params_.numel(), params_.data(), grads_.data(), adam_m_.data(),
                      adam_v_.data());
 }
 
 float ResNet18::train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
                            AdamParams adam) {
+    require_training("train_step");
     const int G = config_.num_genres;
     const Mode saved = mode_;
     mode_ = Mode::Train;
@@ -490,6 +644,7 @@ std::vector<ResNet18::NamedTensor> ResNet18::parameters() const {
 }
 
 std::vector<ResNet18::NamedTensor> ResNet18::gradients() const {
+    require_training("gradients");
     std::vector<NamedTensor> out;
     size_t p = 0;
     for (const StateEntry& e : layout_)
@@ -499,7 +654,8 @@ std::vector<ResNet18::NamedTensor> ResNet18::gradients() const {
 }
 
 std::vector<ResNet18::NamedTensor> ResNet18::saved_activations() const {
-    GNET_CHECK(last_batch_ > 0, "ResNet18: no forward pass yet");
+    require_training("saved_activations");
+    GNET_CHECK(have_train_forward_, "ResNet18::saved_activations needs a train-mode forward first");
     const int64_t N = last_batch_;
     std::vector<NamedTensor> out;
     auto add = [&](const std::string& name, Arena::Slot slot, Shape shape) {
@@ -582,6 +738,7 @@ void ResNet18::load_state_dict(const StFile& state, const std::string& source) {
 }
 
 StFile ResNet18::optimizer_state() const {
+    require_training("optimizer_state");
     layer::synchronize(exec_);
     StFile f;
     size_t p = 0;
@@ -598,6 +755,7 @@ StFile ResNet18::optimizer_state() const {
 }
 
 void ResNet18::load_optimizer_state(const StFile& state, const std::string& source) {
+    require_training("load_optimizer_state");
     std::map<std::string, const StTensor*> by_name;
     for (const StTensor& t : state.tensors)
         by_name[t.name] = &t;

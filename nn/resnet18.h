@@ -11,8 +11,20 @@
 // (torchvision's named_parameters order), so Adam is one launch over the whole arena; BN running
 // statistics live in a buffer arena; every activation, saved statistic, max-pool index, backward
 // scratch and the GPU conv workspace live in an activation arena planned once for
-// (max_batch, 1, height, width). Nothing is allocated after construction: forward, backward,
+// (max_batch, 1, height, width); backward rotates four block-sized gradient buffers and has two of
+// the stem's size for the stem alone. Nothing is allocated after construction: forward, backward,
 // adam_step and train_step only use the arenas (on the GPU: no cudaMalloc, every op on `stream`).
+//
+// Inference (eval mode) has a memory plan of its own, device-generic: no saved activations, five
+// block-sized buffers reused layer to layer (input/residual, conv1, bn1, conv2 or its fused
+// output, downsample), the stem run in chunks of a few images so that its large 64-channel map
+// is never held for the whole batch, and the pooled features and logits. A training model lays
+// that plan over its (idle) training activation arena; an inference-only model
+// (ResNet18Config::training = false) has no gradients, Adam moments or training activations at
+// all, and allocates its inference buffers for the largest batch it has been given so far. On the
+// fast CPU backend every batch norm of an eval pass is folded into its convolution (w * gamma /
+// sqrt(var + eps), bias beta - mean * gamma / sqrt(var + eps)) with ReLU and the residual add in
+// the convolution's epilogue; the reference backend and the GPU run conv + batchnorm_forward_eval.
 //
 // Saved for backward (train mode): the input, every conv output (BN input), every BN output
 // (its sign is the ReLU mask), BN batch mean / invstd, max-pool argmax, pooled features.
@@ -42,6 +54,11 @@ struct ResNet18Config {
     // torchvision's initialisation with this seed at construction; nullopt leaves the (zeroed)
     // arenas for load_state_dict / load_checkpoint to fill, skipping 11M random draws.
     std::optional<uint64_t> init_seed = 0;
+    // false: inference only (predict, evaluate): no gradients, Adam moments or training
+    // activations; forward() in eval mode only.
+    bool training = true;
+    // Device::CPU kernels (nn/layers.h); Fast falls back to Reference on a CPU without AVX2+FMA.
+    CpuBackend cpu_backend = default_cpu_backend();
 };
 
 enum class Mode { Train, Eval };
@@ -71,6 +88,7 @@ class ResNet18 {
 
     const ResNet18Config& config() const { return config_; }
     Device device() const { return exec_.device; }
+    CpuBackend cpu_backend() const { return exec_.cpu; }  // the effective one
     Stream stream() const { return exec_.stream; }
     int num_genres() const { return config_.num_genres; }
 
@@ -86,6 +104,7 @@ class ResNet18 {
     // x: (N, 1, height, width) on any device, 1 <= N <= max_batch. Train mode uses batch
     // statistics and updates the running statistics; eval mode uses the running statistics.
     // Returns a view of the logits (N, G) on the model's device (valid until the next forward).
+    // An inference-only model runs eval mode whatever set_mode says.
     Tensor forward(const Tensor& x);
     // dlogits: (N, G) of the last forward (train mode), any device. Parameter gradients +=.
     void backward(const Tensor& dlogits);
@@ -168,6 +187,21 @@ class ResNet18 {
     float* buffer(Arena::Slot s) const { return buffers_.data() + buffers_.offset(s); }
     int32_t* act_index(Arena::Slot s) const { return reinterpret_cast<int32_t*>(act(s)); }
     void conv_forward(const Conv& c, int N, const float* x, float* y);
+    // Eval-mode passes on the inference plan (see the header comment).
+    struct InferPlan {
+        int N = 0;           // batch the plan holds
+        int stem_chunk = 0;  // images per stem step
+        int64_t x = 0, stem_a = 0, stem_b = 0, argmax = 0, pooled = 0, logits = 0, total = 0;
+        int64_t buf[5] = {0, 0, 0, 0, 0};
+    };
+    InferPlan plan_inference(int N) const;
+    float* inference_base(int N);
+    Tensor forward_eval(const Tensor& x, int N);
+    // Eval conv + bn (+ relu / + residual, relu): folded on the fast CPU backend, else unfused
+    // through `tmp` (a buffer of y's size).
+    void conv_bn_eval(const Conv& c, const Bn& bn, int N, BnEpilogue epi, const float* x,
+                      const float* residual, float* tmp, float* y);
+    void require_training(const char* what) const;
     void conv_backward(const Conv& c, int N, const float* x, const float* dy, float* dx);
     void bn_forward(Bn& bn, int N, BnEpilogue epi, const float* x, const float* residual, float* y);
     void bn_backward(const Bn& bn, int N, BnEpilogue epi, const float* x, const float* y,
@@ -194,8 +228,13 @@ class ResNet18 {
     int stem_OH_ = 0, stem_OW_ = 0, pool_OH_ = 0, pool_OW_ = 0, final_HW_ = 0;
     Arena::Slot x_in_ = 0, c1_ = 0, y1_ = 0, pool_ = 0, argmax_ = 0, pooled_ = 0, logits_ = 0;
     Arena::Slot targets_ = 0, pos_weight_ = 0, loss_ = 0, dlogits_ = 0, workspace_ = 0;
-    Arena::Slot scratch_[4] = {0, 0, 0, 0};
+    Arena::Slot scratch_[4] = {0, 0, 0, 0};  // backward: block-sized gradients, rotating
+    Arena::Slot stem_scratch_[2] = {0, 0};   // backward of the stem (max-pool, bn1)
     size_t workspace_bytes_ = 0;
+    Tensor infer_storage_;                // inference-only models: the inference plan's memory
+    int infer_batch_ = 0;                 // the batch infer_storage_ is planned for
+    float* last_logits_ = nullptr;        // where the last forward wrote its logits
+    std::vector<float> fold_w_, fold_b_;  // fast CPU eval: one conv's folded weights and bias
 };
 
 }  // namespace gnet

@@ -247,6 +247,7 @@ Tagger::Tagger(const Checkpoint& checkpoint, Device device, const PredictOptions
     mc.height = m.cfg.n_mels;
     mc.width = m.cfg.frames();
     mc.init_seed = std::nullopt;  // every weight comes from the checkpoint
+    mc.training = false;          // inference memory only, grown to the largest batch tagged
     m.model = std::make_unique<ResNet18>(mc, device);
     load_checkpoint(checkpoint, *m.model);
     m.model->set_mode(Mode::Eval);
