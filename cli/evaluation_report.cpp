@@ -2,6 +2,7 @@
 
 #include "kernels/error.h"
 #include "nn/checkpoint.h"
+#include "nn/network.h"
 #include "nn/resnet18.h"
 #include "train/dataset.h"
 #include "train/metrics.h"
@@ -25,7 +26,8 @@ void print_evaluation(const std::string& model_path, const std::string& data_dir
     cfg.max_batch = batch;
     cfg.init_seed = std::nullopt;  // every weight comes from the checkpoint
     cfg.training = false;          // inference memory only
-    ResNet18 model(cfg, device);
+    const std::unique_ptr<Network> network = make_network(cfg, device);
+    Network& model = *network;
     load_checkpoint(ck, model);
     SplitEvaluation ev = evaluate_split(model, data, chunks, batch, ck.meta.thresholds, {});
     const int tracks = int(ev.track_targets.size()) / data.num_genres();

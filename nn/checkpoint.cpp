@@ -252,14 +252,14 @@ Checkpoint read_checkpoint(const std::string& path, const std::optional<std::str
     return ck;
 }
 
-void load_checkpoint(const Checkpoint& checkpoint, ResNet18& model) {
+void load_checkpoint(const Checkpoint& checkpoint, Network& model) {
     if (checkpoint.num_genres() != model.num_genres())
         throw Error(checkpoint.path + ": has " + std::to_string(checkpoint.num_genres()) +
                     " genres but the model was built for " + std::to_string(model.num_genres()));
     model.load_state_dict(checkpoint.state, checkpoint.path);
 }
 
-void write_checkpoint(const std::string& path, const ResNet18& model, const CheckpointMeta& meta) {
+void write_checkpoint(const std::string& path, const Network& model, const CheckpointMeta& meta) {
     GNET_CHECK(int(meta.genres.size()) == model.num_genres(),
                path + ": " + std::to_string(meta.genres.size()) + " genre names for a model with " +
                    std::to_string(model.num_genres()) + " outputs");
@@ -271,11 +271,11 @@ void write_checkpoint(const std::string& path, const ResNet18& model, const Chec
     safetensors_write(path, state);
 }
 
-void write_optimizer_state(const std::string& path, const ResNet18& model) {
+void write_optimizer_state(const std::string& path, const Network& model) {
     safetensors_write(path, model.optimizer_state());
 }
 
-void read_optimizer_state(const std::string& path, ResNet18& model) {
+void read_optimizer_state(const std::string& path, Network& model) {
     model.load_optimizer_state(safetensors_read(path), path);
 }
 

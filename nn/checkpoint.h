@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/network.h"
 #include "nn/resnet18.h"
 #include "nn/safetensors.h"
 
@@ -58,10 +59,10 @@ std::vector<std::string> read_genres_file(const std::string& path);
 Checkpoint read_checkpoint(const std::string& path,
                            const std::optional<std::string>& genres_file = std::nullopt);
 // Builds nothing: loads a validated checkpoint into a model with the same genre count.
-void load_checkpoint(const Checkpoint& checkpoint, ResNet18& model);
+void load_checkpoint(const Checkpoint& checkpoint, Network& model);
 // Writes the model's state_dict and `meta` (genres must match the model's genre count; empty
 // thresholds are written as 0.5 each).
-void write_checkpoint(const std::string& path, const ResNet18& model, const CheckpointMeta& meta);
+void write_checkpoint(const std::string& path, const Network& model, const CheckpointMeta& meta);
 
 // The metadata map <-> CheckpointMeta (`fc_rows` = genre count found in the tensors; `path`
 // names the file in errors).
@@ -70,7 +71,7 @@ CheckpointMeta parse_checkpoint_metadata(const std::map<std::string, std::string
                                          int fc_rows, const std::string& path,
                                          const std::optional<std::string>& genres_file);
 
-void write_optimizer_state(const std::string& path, const ResNet18& model);
-void read_optimizer_state(const std::string& path, ResNet18& model);
+void write_optimizer_state(const std::string& path, const Network& model);
+void read_optimizer_state(const std::string& path, Network& model);
 
 }  // namespace gnet

@@ -41,6 +41,7 @@
 #include "kernels/conv2d.h"
 #include "nn/arena.h"
 #include "nn/layers.h"
+#include "nn/network.h"
 #include "nn/safetensors.h"
 #include "nn/tensor.h"
 
@@ -61,8 +62,6 @@ struct ResNet18Config {
     CpuBackend cpu_backend = default_cpu_backend();
 };
 
-enum class Mode { Train, Eval };
-
 // One entry of torchvision's state_dict, in its order.
 enum class StateKind { Parameter, Buffer, Counter };  // Counter: num_batches_tracked (I64, [])
 struct StateEntry {
@@ -78,7 +77,7 @@ std::vector<StateEntry> resnet18_state_layout(int num_genres);
 std::vector<const StTensor*> check_state_dict(const StFile& state, int num_genres,
                                               const std::string& source);
 
-class ResNet18 {
+class ResNet18 : public Network {
   public:
     // Plans and allocates every arena on `device`; parameters start at torchvision's init with
     // config.init_seed (0 unless set; nullopt: all zero, for load_state_dict() to fill).
@@ -86,11 +85,10 @@ class ResNet18 {
     ResNet18(const ResNet18&) = delete;
     ResNet18& operator=(const ResNet18&) = delete;
 
-    const ResNet18Config& config() const { return config_; }
-    Device device() const { return exec_.device; }
+    const ResNet18Config& config() const override { return config_; }
+    Device device() const override { return exec_.device; }
     CpuBackend cpu_backend() const { return exec_.cpu; }  // the effective one
     Stream stream() const { return exec_.stream; }
-    int num_genres() const { return config_.num_genres; }
 
     // torchvision's initialisation from a seeded RNG (std::mt19937_64 + Box-Muller): conv weights
     // Kaiming normal, fan_out, relu (std = sqrt(2 / (OC*KH*KW))); BN gamma 1, beta 0, running mean
@@ -98,14 +96,14 @@ class ResNet18 {
     // Also clears gradients, Adam moments and the Adam step count.
     void init(uint64_t seed);
 
-    void set_mode(Mode mode) { mode_ = mode; }
-    Mode mode() const { return mode_; }
+    void set_mode(Mode mode) override { mode_ = mode; }
+    Mode mode() const override { return mode_; }
 
     // x: (N, 1, height, width) on any device, 1 <= N <= max_batch. Train mode uses batch
     // statistics and updates the running statistics; eval mode uses the running statistics.
     // Returns a view of the logits (N, G) on the model's device (valid until the next forward).
     // An inference-only model runs eval mode whatever set_mode says.
-    Tensor forward(const Tensor& x);
+    Tensor forward(const Tensor& x) override;
     // dlogits: (N, G) of the last forward (train mode), any device. Parameter gradients +=.
     void backward(const Tensor& dlogits);
     void zero_grad();
@@ -116,20 +114,20 @@ class ResNet18 {
     // backward, Adam with step = adam_steps() + 1. Returns the loss (waits for the device).
     // targets: (N, G); x, targets, pos_weight on any device.
     float train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
-                     AdamParams adam);
-    int64_t adam_steps() const { return adam_steps_; }
-    void set_adam_steps(int64_t steps) { adam_steps_ = steps; }
+                     AdamParams adam) override;
+    int64_t adam_steps() const override { return adam_steps_; }
+    void set_adam_steps(int64_t steps) override { adam_steps_ = steps; }
 
     // torchvision's state_dict on the host, in its order (parameters, running statistics and
     // num_batches_tracked). load_state_dict checks every name, shape and dtype first (an Error
     // naming the tensor and `source`) and changes nothing when one is wrong; extra tensors are
     // an error too.
-    StFile state_dict() const;
-    void load_state_dict(const StFile& state, const std::string& source);
+    StFile state_dict() const override;
+    void load_state_dict(const StFile& state, const std::string& source) override;
     // Adam state: "exp_avg.<param>", "exp_avg_sq.<param>" (F32, parameter shapes) and "step"
     // (I64 scalar); checked like load_state_dict.
-    StFile optimizer_state() const;
-    void load_optimizer_state(const StFile& state, const std::string& source);
+    StFile optimizer_state() const override;
+    void load_optimizer_state(const StFile& state, const std::string& source) override;
 
     // Named views of the parameters / gradients (named_parameters order) and of the arenas.
     struct NamedTensor {
@@ -151,7 +149,7 @@ class ResNet18 {
     const Arena& activation_arena() const { return acts_; }
 
     // A view of the logits (N, G) of the last forward (or train_step) on the model's device.
-    Tensor logits() const;
+    Tensor logits() const override;
 
   private:
     struct Conv {

@@ -16,6 +16,7 @@
 #include "audio/spectrogram.h"
 #include "kernels/error.h"
 #include "kernels/sigmoid.h"
+#include "nn/network.h"
 #include "nn/resnet18.h"
 #include "train/metrics.h"
 
@@ -153,7 +154,7 @@ struct Tagger::Impl {
     std::vector<float> thresholds;
     PredictOptions opt;
     SpectrogramConfig cfg;
-    std::unique_ptr<ResNet18> model;
+    std::unique_ptr<Network> model;
     std::unique_ptr<CpuSpectrogram> cpu_spec;
 #if GNET_HAVE_CUDA
     std::unique_ptr<GpuSpectrogram> gpu_spec;
@@ -248,7 +249,7 @@ Tagger::Tagger(const Checkpoint& checkpoint, Device device, const PredictOptions
     mc.width = m.cfg.frames();
     mc.init_seed = std::nullopt;  // every weight comes from the checkpoint
     mc.training = false;          // inference memory only, grown to the largest batch tagged
-    m.model = std::make_unique<ResNet18>(mc, device);
+    m.model = make_network(mc, device);
     load_checkpoint(checkpoint, *m.model);
     m.model->set_mode(Mode::Eval);
 #if GNET_HAVE_CUDA

@@ -14,6 +14,7 @@
 #include "nn/atomic_file.h"
 #include "nn/checkpoint.h"
 #include "nn/json.h"
+#include "nn/network.h"
 #include "nn/resnet18.h"
 #include "nn/safetensors.h"
 #include "train/csv.h"
@@ -211,7 +212,7 @@ OrderedJson options_json(const TrainOptions& o, const PreparedData& data) {
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 // ---------------------------------------------------------------------------------------------
-SplitEvaluation evaluate_split(ResNet18& model, const PreparedData& data,
+SplitEvaluation evaluate_split(Network& model, const PreparedData& data,
                                const std::vector<int>& chunks, int batch,
                                const std::vector<float>& thresholds,
                                const std::vector<float>& pos_weight, int workers) {
@@ -426,7 +427,8 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
     cfg.num_genres = G;
     cfg.max_batch = o.batch;
     cfg.init_seed = o.seed;
-    ResNet18 model(cfg, o.device);
+    const std::unique_ptr<Network> network = make_network(cfg, o.device);
+    Network& model = *network;
 
     std::vector<float> pos_weight;
     if (o.pos_weight == PosWeightMode::Auto) pos_weight = positive_weights(data, train_chunks);

@@ -38,7 +38,7 @@
 
 namespace gnet {
 
-class ResNet18;
+class Network;
 
 enum class Schedule { Constant, Cosine };
 enum class PosWeightMode { None, Auto };
@@ -81,7 +81,7 @@ struct SplitEvaluation {
 
 // Runs the model in eval mode over `chunks` (batches of `batch`), computes the loss (with
 // pos_weight when not empty) and the metrics with `thresholds` (empty = 0.5).
-SplitEvaluation evaluate_split(ResNet18& model, const PreparedData& data,
+SplitEvaluation evaluate_split(Network& model, const PreparedData& data,
                                const std::vector<int>& chunks, int batch,
                                const std::vector<float>& thresholds,
                                const std::vector<float>& pos_weight, int workers = 2);

@@ -1,0 +1,57 @@
+// Network: what training, evaluation and prediction need of a model, whatever its precision and
+// device. ResNet18 (nn/resnet18.h: float32 on the CPU twins, the fast CPU backend or the GPU) is
+// one; make_network() builds the one a configuration asks for. Checkpoints (nn/checkpoint.h)
+// read and write any Network through its torchvision state_dict.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernels/adam.h"
+#include "nn/device.h"
+#include "nn/safetensors.h"
+#include "nn/tensor.h"
+
+namespace gnet {
+
+struct ResNet18Config;
+enum class Mode { Train, Eval };
+
+class Network {
+  public:
+    virtual ~Network() = default;
+
+    virtual const ResNet18Config& config() const = 0;
+    virtual Device device() const = 0;
+    int num_genres() const;
+
+    virtual void set_mode(Mode mode) = 0;
+    virtual Mode mode() const = 0;
+
+    // x: (N, 1, height, width) on any device, 1 <= N <= config().max_batch. Returns a view of the
+    // logits (N, G) on the model's device, valid until the next forward.
+    virtual Tensor forward(const Tensor& x) = 0;
+    // The logits of the last forward (or train_step).
+    virtual Tensor logits() const = 0;
+    // One training step (zero_grad, forward in train mode, BCE-with-logits with optional
+    // pos_weight (G), backward, Adam with step = adam_steps() + 1); returns the loss.
+    virtual float train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
+                             AdamParams adam) = 0;
+    virtual int64_t adam_steps() const = 0;
+    virtual void set_adam_steps(int64_t steps) = 0;
+
+    // torchvision's state_dict (float32 parameters and running statistics, int64 counters) and
+    // the Adam state ("exp_avg.<param>", "exp_avg_sq.<param>", "step"); loading checks every
+    // name, shape and dtype first and changes nothing when one is wrong (an Error naming `source`).
+    virtual StFile state_dict() const = 0;
+    virtual void load_state_dict(const StFile& state, const std::string& source) = 0;
+    virtual StFile optimizer_state() const = 0;
+    virtual void load_optimizer_state(const StFile& state, const std::string& source) = 0;
+};
+
+// The model `config` describes, on `device` (asynchronous work on `stream` for CUDA).
+std::unique_ptr<Network> make_network(const ResNet18Config& config, Device device,
+                                      Stream stream = nullptr);
+
+}  // namespace gnet
