@@ -380,6 +380,100 @@ __global__ void conv_bf16_ihwo_kernel(const Bf16* w, int OC, int taps, int C, Bf
     wt[i] = w[(int64_t(oc) * taps + t) * C + c];
 }
 
+// The 1-channel stem (7x7/2, pad 3, 64 filters): a direct convolution, as a GEMM it would have
+// K = 49 (two thirds of a second K step wasted) and gather every element one by one. A block
+// computes 8 x 32 output pixels, one per thread, all 64 channels in registers; the input patch
+// (21 x 69, bf16 widened to float) and the 64 x 49 weights are staged in shared memory, where every
+// thread of a warp reads the same weight (a broadcast). Statistics: per channel, warp shuffles
+// then the 8 warps through shared memory, one partial per block in `stats_partial`
+// (tiles = blocks in grid order), reduced by conv_bf16_stats_reduce.
+constexpr int kStemOC = 64, kStemK = 7, kStemStride = 2, kStemPad = 3;
+constexpr int kStemRows = 8, kStemCols = 32;  // output pixels per block
+constexpr int kStemPatchRows = (kStemRows - 1) * kStemStride + kStemK;
+constexpr int kStemPatchCols = (kStemCols - 1) * kStemStride + kStemK;
+
+__global__ void __launch_bounds__(kStemRows* kStemCols)
+    conv_bf16_stem_kernel(Conv2dParams p, const Bf16* x, const Bf16* w, Bf16* y,
+                          float* stats_partial) {
+    __shared__ float patch[kStemPatchRows][kStemPatchCols];
+    __shared__ float wt[kStemK * kStemK][kStemOC];  // [tap][oc]
+    __shared__ float warp_stats[kStemRows * kStemCols / 32][2][kStemOC];
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+    const int img = blockIdx.z;
+    const int oy0 = blockIdx.y * kStemRows, ox0 = blockIdx.x * kStemCols;
+    const int iy0 = oy0 * kStemStride - kStemPad, ix0 = ox0 * kStemStride - kStemPad;
+    for (int i = tid; i < kStemPatchRows * kStemPatchCols; i += blockDim.x) {
+        const int r = i / kStemPatchCols, c = i % kStemPatchCols;
+        const int iy = iy0 + r, ix = ix0 + c;
+        patch[r][c] = iy >= 0 && iy < p.H && ix >= 0 && ix < p.W
+                          ? to_float(x[(int64_t(img) * p.H + iy) * p.W + ix])
+                          : 0.0f;
+    }
+    for (int i = tid; i < kStemOC * kStemK * kStemK; i += blockDim.x)
+        wt[i % (kStemK * kStemK)][i / (kStemK * kStemK)] = to_float(w[i]);
+    __syncthreads();
+
+    const int ty = tid / kStemCols, tx = tid % kStemCols;
+    const int oy = oy0 + ty, ox = ox0 + tx;
+    const bool valid = oy < p.OH && ox < p.OW;
+    float acc[kStemOC];
+    GNET_UNROLL
+    for (int oc = 0; oc < kStemOC; ++oc)
+        acc[oc] = 0.0f;
+    for (int kh = 0; kh < kStemK; ++kh)
+        for (int kw = 0; kw < kStemK; ++kw) {
+            const float v = patch[ty * kStemStride + kh][tx * kStemStride + kw];
+            const float* wr = wt[kh * kStemK + kw];
+            GNET_UNROLL
+            for (int oc = 0; oc < kStemOC; ++oc)
+                acc[oc] += v * wr[oc];
+        }
+    if (valid) {
+        uint32_t* out =
+            reinterpret_cast<uint32_t*>(y + ((int64_t(img) * p.OH + oy) * p.OW + ox) * kStemOC);
+        GNET_UNROLL
+        for (int oc = 0; oc < kStemOC; oc += 2)
+            out[oc / 2] = pack_bf16x2(acc[oc], acc[oc + 1]);
+    }
+    if (!stats_partial) return;
+    GNET_UNROLL
+    for (int oc = 0; oc < kStemOC; ++oc) {
+        float s = valid ? acc[oc] : 0.0f;
+        float q = s * s;
+        GNET_UNROLL
+        for (int d = 1; d < 32; d *= 2) {
+            s += __shfl_xor_sync(0xffffffffu, s, d);
+            q += __shfl_xor_sync(0xffffffffu, q, d);
+        }
+        if (lane == 0) {
+            warp_stats[warp][0][oc] = s;
+            warp_stats[warp][1][oc] = q;
+        }
+    }
+    __syncthreads();
+    if (tid < kStemOC) {
+        float s = 0.0f, q = 0.0f;
+        for (int wi = 0; wi < kStemRows * kStemCols / 32; ++wi) {
+            s += warp_stats[wi][0][tid];
+            q += warp_stats[wi][1][tid];
+        }
+        const int64_t tile =
+            (int64_t(blockIdx.z) * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+        stats_partial[tile * 2 * kStemOC + tid] = s;
+        stats_partial[tile * 2 * kStemOC + kStemOC + tid] = q;
+    }
+}
+
+bool is_stem(const Conv2dParams& p) {
+    return p.C == 1 && p.OC == kStemOC && p.KH == kStemK && p.KW == kStemK &&
+           p.stride == kStemStride && p.pad == kStemPad;
+}
+
+dim3 stem_grid(const Conv2dParams& p) {
+    return dim3(unsigned(ceil_div(p.OW, kStemCols)), unsigned(ceil_div(p.OH, kStemRows)),
+                unsigned(p.N));
+}
+
 void check_size(const Conv2dParams& p, const char* what) {
     // Tiles index M and N with int; 64-bit offsets are formed where elements are addressed.
     const int64_t M = std::max(int64_t(p.N) * p.OH * p.OW, int64_t(p.N) * p.H * p.W);
@@ -422,6 +516,10 @@ bool bf16_supported() {
 
 size_t conv2d_bf16_forward_workspace_bytes(const Conv2dParams& p, bool stats) {
     if (!stats) return 0;
+    if (is_stem(p)) {
+        const dim3 g = stem_grid(p);
+        return size_t(g.x) * g.y * g.z * 2 * kStemOC * sizeof(float);
+    }
     return size_t(ceil_div(int64_t(p.N) * p.OH * p.OW, kBM)) * 2 * size_t(p.OC) * sizeof(float);
 }
 
@@ -445,12 +543,18 @@ void conv2d_bf16_forward(const Conv2dParams& p, const Bf16* x, const Bf16* w, Bf
     g.stats_partial = stats ? static_cast<float*>(workspace) : nullptr;
     if (stats && !workspace)
         throw Error("conv2d_bf16_forward: statistics need conv2d_bf16_forward_workspace_bytes");
-    if (p.C % 8 == 0)
+    int tiles = int(ceil_div(g.M, kBM));
+    if (is_stem(p)) {
+        const dim3 grid = stem_grid(p);
+        tiles = int(grid.x * grid.y * grid.z);
+        launch<conv_bf16_stem_kernel>(grid, dim3(kStemRows * kStemCols), 0, stream, p, x, w, y,
+                                      g.stats_partial);
+    } else if (p.C % 8 == 0) {
         run_gemm<Pass::Forward, true>(g, 1, stream);
-    else
+    } else {
         run_gemm<Pass::Forward, false>(g, 1, stream);
+    }
     if (stats) {
-        const int tiles = int(ceil_div(g.M, kBM));
         launch<conv_bf16_stats_reduce>(dim3(unsigned(ceil_div(p.OC, 128))), dim3(128), 0, stream,
                                        static_cast<const float*>(workspace), tiles, p.OC,
                                        stats->sum, stats->sum_sq);

@@ -26,6 +26,8 @@
 // a 3-stage cp.async pipeline; kernels/mma.cuh), 64x64 block tiles of 4 warps; channel counts
 // that are multiples of 8 load 16-byte vectors, others element by element. backward_weight splits
 // K into slices summed in a fixed order (deterministic), like the float32 kernel (conv2d.h).
+// ResNet18's 1-channel stem (C 1, OC 64, 7x7/2, pad 3) runs forward as a direct convolution of
+// its own (a GEMM with K = 49 would waste a third of its K steps and gather element by element).
 #pragma once
 
 #include <cstddef>

@@ -43,11 +43,12 @@ std::vector<Shape> awkward_shapes() {
         {"1x1x1 image", 1, 1, 1, 1, 1, 1, 1, 1, 0},
         {"C=72 OC=136: partial K step and tiles", 1, 72, 5, 6, 136, 3, 3, 1, 1},
         {"many pixels: split K in backward_weight", 4, 8, 40, 44, 8, 3, 3, 1, 1},
+        {"the stem kernel: 1->64 7x7/2, partial blocks", 2, 1, 19, 70, 64, 7, 7, 2, 3},
     };
 }
 
-// Every convolution of ResNet18 on a [1, 128, 431] chunk, at batch 1 (the stem as C=8 would be
-// the bf16 path's padded stem; the 1-channel one is the element-load path).
+// Every convolution of ResNet18 on a [1, 128, 431] chunk, at batch 1 (the stem's forward is its
+// own direct kernel, its backward_weight the element-load GEMM).
 std::vector<Shape> resnet18_shapes() {
     return {
         {"stem 1->64 7x7/2", 1, 1, 128, 431, 64, 7, 7, 2, 3},
