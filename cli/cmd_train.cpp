@@ -89,6 +89,7 @@ void register_train(CLI::App& app, Context&) {
                   "(from its config.json; only --epochs, --workers, --device and --patience may "
                   "change)");
     add_device_option(*cmd, args->device);
+    add_precision_option(*cmd);
     cmd->add_flag("--tune-thresholds", args->opt.tune_thresholds,
                   "Store per-genre thresholds that maximise validation F1 in the checkpoints");
     cmd->add_option(

@@ -110,6 +110,12 @@ __global__ void to_bf16_kernel(int64_t n, const float* x, Bf16* y) {
         y[i] = to_bf16(x[i]);
 }
 
+__global__ void add_bf16_kernel(int64_t n, const Bf16* a, const Bf16* b, Bf16* y) {
+    const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+        y[i] = to_bf16(to_float(a[i]) + to_float(b[i]));
+}
+
 void check(const Pool2dParams& p) {
     const Pool2dParams q = Pool2dParams::make(p.N, p.C, p.H, p.W, p.K, p.stride, p.pad);
     GNET_CHECK(q.OH == p.OH && q.OW == p.OW,
@@ -147,6 +153,11 @@ void avgpool_bf16_backward(int N, int HW, int C, const float* dy, Bf16* dx, Stre
 void to_bf16_copy(int64_t n, const float* x, Bf16* y, Stream stream) {
     if (n == 0) return;
     launch<to_bf16_kernel>(dim3(blocks_for(n)), dim3(kThreads), 0, stream, n, x, y);
+}
+
+void add_bf16(int64_t n, const Bf16* a, const Bf16* b, Bf16* y, Stream stream) {
+    if (n == 0) return;
+    launch<add_bf16_kernel>(dim3(blocks_for(n)), dim3(kThreads), 0, stream, n, a, b, y);
 }
 
 }  // namespace gnet::gpu

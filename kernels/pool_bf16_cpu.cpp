@@ -69,4 +69,9 @@ void to_bf16_copy(int64_t n, const float* x, Bf16* y) {
         y[i] = to_bf16(x[i]);
 }
 
+void add_bf16(int64_t n, const Bf16* a, const Bf16* b, Bf16* y) {
+    for (int64_t i = 0; i < n; ++i)
+        y[i] = to_bf16(to_float(a[i]) + to_float(b[i]));
+}
+
 }  // namespace gnet::cpu

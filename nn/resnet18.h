@@ -49,8 +49,10 @@ namespace gnet {
 
 struct ResNet18Config {
     int num_genres = 10;  // G: fc outputs
-    int max_batch = 32;   // the arenas are planned for batches up to this size
-    int height = 128;     // input (N, 1, height, width): n_mels x frames
+    // make_network's choice of model (nn/network.h); ResNet18 itself is always float32.
+    Precision precision = Precision::Auto;
+    int max_batch = 32;  // the arenas are planned for batches up to this size
+    int height = 128;    // input (N, 1, height, width): n_mels x frames
     int width = 431;
     // torchvision's initialisation with this seed at construction; nullopt leaves the (zeroed)
     // arenas for load_state_dict / load_checkpoint to fill, skipping 11M random draws.

@@ -79,7 +79,7 @@ TEST_CASE("maxpool2d_bf16 GPU equals the CPU twin, forward and backward") {
     }
 }
 
-TEST_CASE("avgpool_bf16 and to_bf16_copy GPU equal the CPU twin") {
+TEST_CASE("avgpool_bf16, to_bf16_copy and add_bf16 GPU equal the CPU twin") {
     const int N = 3, HW = 4 * 14, C = 512;
     const std::vector<Bf16> x = random_bf16(size_t(N) * HW * C, 3);
     std::vector<float> y(size_t(N) * C), dyf(size_t(N) * C);
@@ -104,4 +104,12 @@ TEST_CASE("avgpool_bf16 and to_bf16_copy GPU equal the CPU twin") {
     CHECK(download<float>(d_y, y.size()) == y);
     CHECK(same_bits(download<Bf16>(d_dx, dx.size()), dx));
     CHECK(same_bits(download<Bf16>(d_spec16, spec.size()), spec16));
+
+    const std::vector<Bf16> a = random_bf16(999, 4), b = random_bf16(999, 5);
+    std::vector<Bf16> sum(999);
+    cpu::add_bf16(999, a.data(), b.data(), sum.data());
+    DeviceBuffer d_a = upload(a), d_b = upload(b), d_sum = nan_filled(999 * 2);
+    gpu::add_bf16(999, d_a.as<Bf16>(), d_b.as<Bf16>(), d_sum.as<Bf16>(), nullptr);
+    GNET_CUDA_CHECK(cudaDeviceSynchronize());
+    CHECK(same_bits(download<Bf16>(d_sum, 999), sum));
 }
