@@ -45,6 +45,16 @@ double cosine(const std::vector<float>& a, const std::vector<float>& b) {
     return ab / std::sqrt(aa * bb + 1e-300);
 }
 
+// |got - ref| / |ref| over the whole tensor (2-norms).
+double relative_error(const std::vector<float>& got, const std::vector<float>& ref) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        d += (double(got[i]) - ref[i]) * (double(got[i]) - ref[i]);
+        r += double(ref[i]) * ref[i];
+    }
+    return std::sqrt(d / (r + 1e-300));
+}
+
 // |got - ref| within `rel` of ref's rms, elementwise, for all but a `outliers` fraction (a ReLU
 // mask or max-pool winner decided by one rounding sends a single value elsewhere).
 void check_close(const std::vector<float>& got, const std::vector<float>& ref, double rel,
@@ -96,8 +106,18 @@ void compare_step(int batch, int H, int W) {
     cpu_model.backward(dlogits);
     const auto g_gpu = gpu_model.gradients(), g_cpu = cpu_model.gradients();
     REQUIRE(g_gpu.size() == g_cpu.size());
-    for (size_t i = 0; i < g_cpu.size(); ++i)
-        check_close(g_gpu[i].second, g_cpu[i].second, 0.02, 0.002, g_cpu[i].first);
+    // Each bf16 rounding is off by ~2^-9 of its value on average; along the 20-layer backward
+    // chain a few percent of the gradient's norm accumulate, most in the layers nearest the
+    // input. An error in a kernel (a wrong index, tap or tile) is of the order of the gradient.
+    double worst = 0;
+    std::string worst_name;
+    for (size_t i = 0; i < g_cpu.size(); ++i) {
+        const double e = relative_error(g_gpu[i].second, g_cpu[i].second);
+        if (e > worst) worst = e, worst_name = g_cpu[i].first;
+    }
+    MESSAGE("teacher-forced backward at batch " << batch << ": largest relative gradient error "
+                                                << worst << " (" << worst_name << ")");
+    CHECK(worst < 0.05);
 
     AdamParams adam;
     // A whole train step on each, from the same state.
