@@ -79,6 +79,16 @@ std::vector<StateEntry> resnet18_state_layout(int num_genres);
 std::vector<const StTensor*> check_state_dict(const StFile& state, int num_genres,
                                               const std::string& source);
 
+// Checks an optimizer state (Network::optimizer_state's format) against a state layout: both
+// moments of every parameter with its shape, a non-negative "step", nothing else (an Error
+// naming the tensor and `source` otherwise). The moments in layout order, and the step.
+struct OptimizerMoments {
+    std::vector<std::pair<const StTensor*, const StTensor*>> moments;  // exp_avg, exp_avg_sq
+    int64_t step = 0;
+};
+OptimizerMoments check_optimizer_state(const StFile& state, const std::vector<StateEntry>& layout,
+                                       const std::string& source);
+
 class ResNet18 : public Network {
   public:
     // Plans and allocates every arena on `device`; parameters start at torchvision's init with

@@ -16,29 +16,32 @@ bool is_conv_weight(const StateEntry& e) {
     return e.kind == StateKind::Parameter && e.shape.size() == 4;
 }
 
-// OIHW <-> OHWI for a conv weight of shape (OC, C, KH, KW).
-std::vector<float> oihw_to_ohwi(const std::vector<float>& w, const Shape& s) {
+// A conv weight of shape (OC, C, KH, KW) from torchvision's OIHW to the model's OHWI, or back.
+enum class WeightOrder { ToOhwi, ToOihw };
+std::vector<float> permute_conv_weight(const std::vector<float>& w, const Shape& s,
+                                       WeightOrder order) {
     const int64_t OC = s[0], C = s[1], KH = s[2], KW = s[3];
     std::vector<float> out(w.size());
     for (int64_t oc = 0; oc < OC; ++oc)
         for (int64_t c = 0; c < C; ++c)
             for (int64_t kh = 0; kh < KH; ++kh)
-                for (int64_t kw = 0; kw < KW; ++kw)
-                    out[size_t(((oc * KH + kh) * KW + kw) * C + c)] =
-                        w[size_t(((oc * C + c) * KH + kh) * KW + kw)];
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                    const size_t oihw = size_t(((oc * C + c) * KH + kh) * KW + kw);
+                    const size_t ohwi = size_t(((oc * KH + kh) * KW + kw) * C + c);
+                    if (order == WeightOrder::ToOhwi)
+                        out[ohwi] = w[oihw];
+                    else
+                        out[oihw] = w[ohwi];
+                }
     return out;
 }
 
+std::vector<float> oihw_to_ohwi(const std::vector<float>& w, const Shape& s) {
+    return permute_conv_weight(w, s, WeightOrder::ToOhwi);
+}
+
 std::vector<float> ohwi_to_oihw(const std::vector<float>& w, const Shape& s) {
-    const int64_t OC = s[0], C = s[1], KH = s[2], KW = s[3];
-    std::vector<float> out(w.size());
-    for (int64_t oc = 0; oc < OC; ++oc)
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t kh = 0; kh < KH; ++kh)
-                for (int64_t kw = 0; kw < KW; ++kw)
-                    out[size_t(((oc * C + c) * KH + kh) * KW + kw)] =
-                        w[size_t(((oc * KH + kh) * KW + kw) * C + c)];
-    return out;
+    return permute_conv_weight(w, s, WeightOrder::ToOihw);
 }
 
 }  // namespace
@@ -511,35 +514,12 @@ StFile ResNet18Bf16::optimizer_state() const {
 
 void ResNet18Bf16::load_optimizer_state(const StFile& state, const std::string& source) {
     require_training("load_optimizer_state");
-    std::map<std::string, const StTensor*> by_name;
-    for (const StTensor& t : state.tensors)
-        by_name[t.name] = &t;
-    auto take = [&](const std::string& name, StDtype dtype, const Shape& shape) {
-        auto it = by_name.find(name);
-        if (it == by_name.end()) throw Error(source + ": tensor '" + name + "' is missing");
-        const StTensor& t = *it->second;
-        if (t.dtype != dtype || t.shape != shape)
-            throw Error(source + ": tensor '" + name + "' is " + st_dtype_name(t.dtype) + " " +
-                        shape_string(t.shape) + ", expected " + st_dtype_name(dtype) + " " +
-                        shape_string(shape));
-        by_name.erase(it);
-        return &t;
-    };
-    std::vector<std::pair<const StTensor*, const StTensor*>> moments;
-    for (const StateEntry& e : layout_)
-        if (e.kind == StateKind::Parameter)
-            moments.push_back({take("exp_avg." + e.name, StDtype::F32, e.shape),
-                               take("exp_avg_sq." + e.name, StDtype::F32, e.shape)});
-    const StTensor* step = take("step", StDtype::I64, {});
-    if (!by_name.empty())
-        throw Error(source + ": unexpected tensor '" + by_name.begin()->first +
-                    "' in the optimizer state");
-    GNET_CHECK(step->i64[0] >= 0, source + ": negative Adam step count");
+    const OptimizerMoments checked = check_optimizer_state(state, layout_, source);
     size_t i = 0;
     for (const StateEntry& e : layout_) {
         if (e.kind != StateKind::Parameter) continue;
         const Arena::Slot slot = param_slot_.at(e.name);
-        std::vector<float> m = moments[i].first->f32, v = moments[i].second->f32;
+        std::vector<float> m = checked.moments[i].first->f32, v = checked.moments[i].second->f32;
         ++i;
         if (is_conv_weight(e)) {
             m = oihw_to_ohwi(m, e.shape);
@@ -547,9 +527,9 @@ void ResNet18Bf16::load_optimizer_state(const StFile& state, const std::string& 
         }
         adam_m_.tensor(slot).copy_from_host(m.data(), exec_.stream);
         adam_v_.tensor(slot).copy_from_host(v.data(), exec_.stream);
-        layer::synchronize(exec_);
+        layer::synchronize(exec_);  // m and v go away
     }
-    adam_steps_ = step->i64[0];
+    adam_steps_ = checked.step;
 }
 
 void ResNet18Bf16::copy_forward_state_from(const ResNet18Bf16& other) {

@@ -18,6 +18,7 @@
 #include "kernels/cuda_check.h"
 #include "nn/buffer.h"
 #include "tests/check.h"
+#include "tests/gpu/device_array.h"
 #include "tests/gpu/schedules.h"
 
 using namespace gnet;
@@ -26,24 +27,7 @@ using gnet::test::Tolerance;
 namespace {
 
 template <class T>
-struct Dev {
-    DeviceBuffer buf;
-    size_t count = 0;
-    explicit Dev(const std::vector<T>& v) : buf(v.size() * sizeof(T)), count(v.size()) {
-        GNET_CUDA_CHECK(
-            cudaMemcpy(buf.data(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-    }
-    explicit Dev(int64_t n) : buf(size_t(n) * sizeof(T)), count(size_t(n)) {
-        GNET_CUDA_CHECK(cudaMemset(buf.data(), 0xff, count * sizeof(T)));
-    }
-    T* ptr() const { return buf.as<T>(); }
-    std::vector<T> host() const {
-        std::vector<T> v(count);
-        GNET_CUDA_CHECK(
-            cudaMemcpy(v.data(), buf.data(), count * sizeof(T), cudaMemcpyDeviceToHost));
-        return v;
-    }
-};
+using Dev = gnet::test::DeviceArray<T>;
 
 std::vector<float> uniform(size_t n, unsigned seed, float lo, float hi) {
     std::mt19937 rng(seed);
@@ -125,11 +109,11 @@ TEST_CASE("bn_bf16 GPU matches the CPU twin: statistics, apply and backward, eve
                                   gamma.data(), dy.data(), dres.data(), dgamma.data(),
                                   dbeta.data());
 
-            Dev<float> d_sum(sum), d_sum_sq(sum_sq), d_mean(static_cast<int64_t>(c)), d_invstd(static_cast<int64_t>(c)),
-                d_rm(rm0), d_rv(rv0), d_gamma(gamma), d_beta(beta), d_dgamma(dgamma0),
-                d_dbeta(dbeta0);
-            Dev<Bf16> d_y(y), d_res(residual), d_dz(dz), d_z(static_cast<int64_t>(n)), d_dy(static_cast<int64_t>(n)),
-                d_dres(static_cast<int64_t>(n));
+            Dev<float> d_sum(sum), d_sum_sq(sum_sq), d_mean(static_cast<int64_t>(c)),
+                d_invstd(static_cast<int64_t>(c)), d_rm(rm0), d_rv(rv0), d_gamma(gamma),
+                d_beta(beta), d_dgamma(dgamma0), d_dbeta(dbeta0);
+            Dev<Bf16> d_y(y), d_res(residual), d_dz(dz), d_z(static_cast<int64_t>(n)),
+                d_dy(static_cast<int64_t>(n)), d_dres(static_cast<int64_t>(n));
             DeviceBuffer ws(gpu::bn_bf16_backward_workspace_bytes(p));
             gpu::bn_bf16_finalize(p, d_sum.ptr(), d_sum_sq.ptr(), d_mean.ptr(), d_invstd.ptr(),
                                   d_rm.ptr(), d_rv.ptr(), nullptr);
@@ -163,7 +147,8 @@ TEST_CASE("bn_bf16 GPU eval statistics and the backward's sums are deterministic
     const BnBf16Params p{1000, 64};
     const size_t n = 64000;
     Dev<Bf16> y(bf16_of(uniform(n, 5, -1.f, 1.f))), dz(bf16_of(uniform(n, 6, -1.f, 1.f))),
-        z(bf16_of(uniform(n, 7, -1.f, 1.f))), dy(static_cast<int64_t>(n)), dres(static_cast<int64_t>(n));
+        z(bf16_of(uniform(n, 7, -1.f, 1.f))), dy(static_cast<int64_t>(n)),
+        dres(static_cast<int64_t>(n));
     Dev<float> mean(uniform(64, 8, -0.1f, 0.1f)), invstd(uniform(64, 9, 0.5f, 2.f)),
         gamma(uniform(64, 10, 0.5f, 1.5f)), dgamma(int64_t(64)), dbeta(int64_t(64));
     DeviceBuffer ws(gpu::bn_bf16_backward_workspace_bytes(p));

@@ -19,6 +19,7 @@
 #include "kernels/cuda_check.h"
 #include "nn/buffer.h"
 #include "tests/check.h"
+#include "tests/gpu/device_array.h"
 #include "tests/gpu/schedules.h"
 
 using namespace gnet;
@@ -98,25 +99,7 @@ Tolerance float_output_tolerance(const std::vector<float>& ref, int64_t K) {
 }
 
 template <class T>
-struct Dev {
-    DeviceBuffer buf;
-    size_t count = 0;
-    explicit Dev(const std::vector<T>& v) : buf(v.size() * sizeof(T)), count(v.size()) {
-        GNET_CUDA_CHECK(
-            cudaMemcpy(buf.data(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-    }
-    // Filled with 0xff bytes (NaN as bf16 and float): an element left unwritten fails.
-    explicit Dev(int64_t n) : buf(size_t(n) * sizeof(T)), count(size_t(n)) {
-        GNET_CUDA_CHECK(cudaMemset(buf.data(), 0xff, count * sizeof(T)));
-    }
-    T* ptr() const { return buf.as<T>(); }
-    std::vector<T> host() const {
-        std::vector<T> v(count);
-        GNET_CUDA_CHECK(
-            cudaMemcpy(v.data(), buf.data(), count * sizeof(T), cudaMemcpyDeviceToHost));
-        return v;
-    }
-};
+using Dev = gnet::test::DeviceArray<T>;
 
 DeviceBuffer buffer_of(size_t bytes) {
     return bytes ? DeviceBuffer(bytes) : DeviceBuffer();
