@@ -7,6 +7,9 @@
 #include "kernels/error.h"
 
 #if GNET_HAVE_MPI
+// The C API only: OpenMPI's deprecated C++ bindings do not compile -Wextra clean.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 #endif
 
