@@ -12,6 +12,7 @@
 //                               writes out (chunk, n_mels, frames), `=`
 //   spectrogram_db_kernel       block = one chunk: dB in place, max and min by a shared-memory tree
 //                               (deterministic), then the floor and min-max to [0, 1] in place
+//                               (SpectrogramScale::Decibels: the dB alone)
 // Products and sums use __fmul_rn / __fadd_rn (no FMA contraction), as the CPU twin rounds them.
 #include <cufft.h>
 
@@ -83,7 +84,7 @@ __global__ void spectrogram_mel_kernel(const cufftComplex* __restrict__ spectra,
 }
 
 __global__ void spectrogram_db_kernel(float* __restrict__ x,  // (chunks, n) in place
-                                      int64_t n, float top_db) {
+                                      int64_t n, float top_db, int normalize) {
     __shared__ float s_hi[kDbThreads];
     __shared__ float s_lo[kDbThreads];
     float* xc = x + int64_t(blockIdx.x) * n;
@@ -94,6 +95,7 @@ __global__ void spectrogram_db_kernel(float* __restrict__ x,  // (chunks, n) in 
         hi = fmaxf(hi, db);
         lo = fminf(lo, db);
     }
+    if (!normalize) return;  // SpectrogramScale::Decibels; uniform over the block
     s_hi[threadIdx.x] = hi;
     s_lo[threadIdx.x] = lo;
     __syncthreads();
@@ -173,7 +175,8 @@ GpuSpectrogram::GpuSpectrogram(int max_batch, const SpectrogramConfig& cfg)
 
 GpuSpectrogram::~GpuSpectrogram() = default;
 
-void GpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out, Stream stream) {
+void GpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out, Stream stream,
+                             SpectrogramScale scale) {
     GNET_CHECK(n_chunks >= 0, "chunk count must not be negative");
     const int T = cfg_.frames(), N = cfg_.n_fft, F = cfg_.n_freqs(), M = cfg_.n_mels;
     const int64_t L = cfg_.chunk_samples();
@@ -204,11 +207,13 @@ void GpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out, S
                                        F, M, fpb);
 
         launch<spectrogram_db_kernel>(nb, kDbThreads, 0, stream, out_slice, cfg_.chunk_values(),
-                                      float(cfg_.top_db));
+                                      float(cfg_.top_db),
+                                      scale == SpectrogramScale::Normalized ? 1 : 0);
     }
 }
 
-std::vector<float> GpuSpectrogram::compute_host(const float* audio, int64_t n_chunks) {
+std::vector<float> GpuSpectrogram::compute_host(const float* audio, int64_t n_chunks,
+                                                SpectrogramScale scale) {
     GNET_CHECK(n_chunks >= 0, "chunk count must not be negative");
     std::vector<float> out(size_t(n_chunks * cfg_.chunk_values()));
     if (n_chunks == 0) return out;
@@ -218,7 +223,7 @@ std::vector<float> GpuSpectrogram::compute_host(const float* audio, int64_t n_ch
     Stream stream = nullptr;  // the legacy default stream: the copies below order with the kernels
     GNET_CUDA_CHECK(
         cudaMemcpyAsync(d_audio.data(), audio, in_bytes, cudaMemcpyHostToDevice, stream));
-    compute(d_audio.as<float>(), n_chunks, d_out.as<float>(), stream);
+    compute(d_audio.as<float>(), n_chunks, d_out.as<float>(), stream, scale);
     GNET_CUDA_CHECK(cudaMemcpyAsync(out.data(), d_out.data(), out.size() * sizeof(float),
                                     cudaMemcpyDeviceToHost, stream));
     GNET_CUDA_CHECK(cudaStreamSynchronize(stream));

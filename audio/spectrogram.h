@@ -10,6 +10,10 @@
 //   4. dB: 10 log10(max(S, 1e-10)), clipped below at (chunk max - top_db);
 //   5. min-max to [0, 1] over the chunk; a constant chunk (e.g. silence) becomes all zeros.
 // Output: float32 (n_chunks, n_mels, frames) = (n, 128, 431), row-major, `=` (overwritten).
+// SpectrogramScale::Decibels stops after the dB of step 4, before the clip at max - top_db: what
+// packed shards store (train/shards.h), so that a window cut anywhere in a track can be clipped
+// and scaled later exactly as a chunk is (cpu::normalize_db_chunk; db_normalize_chunk is the two
+// in one).
 //
 // CPU (CpuSpectrogram, spectrogram_cpu.cpp): FFTW r2c planned once per object and run batched over
 // the 431 frames of a chunk; chunks are split over `threads` worker threads (one chunk per thread
@@ -33,10 +37,17 @@ namespace gnet {
 // The periodic Hann window of length n, computed in double, stored in float32.
 std::vector<float> hann_window_periodic(int n);
 
+enum class SpectrogramScale { Normalized, Decibels };
+
 namespace cpu {
 
 // Steps 4 and 5 on one chunk's mel powers, in place: x (n) power in, [0, 1] out (`=`).
 void db_normalize_chunk(float* x, int64_t n, float top_db);
+// Step 4 alone: x (n) power in, 10 log10(max(x, 1e-10)) out (`=`).
+void power_to_db(float* x, int64_t n);
+// Step 4's clip and step 5 on dB values, in place: [0, 1] out. power_to_db then this gives
+// exactly what db_normalize_chunk gives.
+void normalize_db_chunk(float* x, int64_t n, float top_db);
 
 }  // namespace cpu
 
@@ -48,7 +59,8 @@ class CpuSpectrogram {
     CpuSpectrogram& operator=(const CpuSpectrogram&) = delete;
 
     // audio (n_chunks, chunk_samples) -> out (n_chunks, n_mels, frames), `=`.
-    void compute(const float* audio, int64_t n_chunks, float* out) const;
+    void compute(const float* audio, int64_t n_chunks, float* out,
+                 SpectrogramScale scale = SpectrogramScale::Normalized) const;
     // The power spectrum of one chunk's frames, before the mel projection: (frames, n_freqs).
     std::vector<float> power_frames(const float* chunk) const;
 
@@ -59,7 +71,7 @@ class CpuSpectrogram {
   private:
     struct Work;
     void frames_fft(const float* chunk, Work& work) const;  // window + FFT of one chunk's frames
-    void compute_chunk(const float* chunk, float* out, Work& work) const;
+    void compute_chunk(const float* chunk, float* out, Work& work, SpectrogramScale scale) const;
 
     SpectrogramConfig cfg_;
     int threads_;
@@ -83,9 +95,11 @@ class GpuSpectrogram {
     // Device pointers: audio (n_chunks, chunk_samples) -> out (n_chunks, n_mels, frames), `=`.
     // Asynchronous on `stream`: kernels and cuFFT calls only, no host synchronisation or
     // allocation, whatever n_chunks is.
-    void compute(const float* audio, int64_t n_chunks, float* out, Stream stream);
+    void compute(const float* audio, int64_t n_chunks, float* out, Stream stream,
+                 SpectrogramScale scale = SpectrogramScale::Normalized);
     // Host in, host out: one upload, one download, synchronous.
-    std::vector<float> compute_host(const float* audio, int64_t n_chunks);
+    std::vector<float> compute_host(const float* audio, int64_t n_chunks,
+                                    SpectrogramScale scale = SpectrogramScale::Normalized);
 
     const SpectrogramConfig& config() const { return cfg_; }
     int max_batch() const { return max_batch_; }

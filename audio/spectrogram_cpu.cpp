@@ -41,14 +41,22 @@ FftwPtr<T> fftw_alloc(size_t n) {
 
 namespace cpu {
 
+void power_to_db(float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+        x[i] = 10.0f * std::log10(std::max(x[i], 1e-10f));
+}
+
 void db_normalize_chunk(float* x, int64_t n, float top_db) {
+    power_to_db(x, n);
+    normalize_db_chunk(x, n, top_db);
+}
+
+void normalize_db_chunk(float* x, int64_t n, float top_db) {
     if (n <= 0) return;
     float hi = -INFINITY, lo = INFINITY;
     for (int64_t i = 0; i < n; ++i) {
-        const float db = 10.0f * std::log10(std::max(x[i], 1e-10f));
-        x[i] = db;
-        hi = std::max(hi, db);
-        lo = std::min(lo, db);
+        hi = std::max(hi, x[i]);
+        lo = std::min(lo, x[i]);
     }
     lo = std::max(lo, hi - top_db);  // the floor: nothing below max - top_db
     const float range = hi - lo;
@@ -119,7 +127,8 @@ std::vector<float> CpuSpectrogram::power_frames(const float* chunk) const {
     return power;
 }
 
-void CpuSpectrogram::compute_chunk(const float* chunk, float* out, Work& work) const {
+void CpuSpectrogram::compute_chunk(const float* chunk, float* out, Work& work,
+                                   SpectrogramScale scale) const {
     const int T = cfg_.frames(), F = cfg_.n_freqs();
     frames_fft(chunk, work);
     // Power, transposed to (n_freqs, frames), in place of the frames (n_freqs * frames <= n_fft *
@@ -144,17 +153,21 @@ void CpuSpectrogram::compute_chunk(const float* chunk, float* out, Work& work) c
                 row[t] += wk * p[t];
         }
     }
-    cpu::db_normalize_chunk(out, int64_t(fb_.n_mels) * T, float(cfg_.top_db));
+    if (scale == SpectrogramScale::Decibels)
+        cpu::power_to_db(out, int64_t(fb_.n_mels) * T);
+    else
+        cpu::db_normalize_chunk(out, int64_t(fb_.n_mels) * T, float(cfg_.top_db));
 }
 
-void CpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out) const {
+void CpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out,
+                             SpectrogramScale scale) const {
     GNET_CHECK(n_chunks >= 0, "chunk count must not be negative");
     const int64_t in_stride = cfg_.chunk_samples(), out_stride = cfg_.chunk_values();
     const int workers = int(std::min<int64_t>(threads_, n_chunks));
     if (workers <= 1) {
         Work work(cfg_);
         for (int64_t c = 0; c < n_chunks; ++c)
-            compute_chunk(audio + c * in_stride, out + c * out_stride, work);
+            compute_chunk(audio + c * in_stride, out + c * out_stride, work, scale);
         return;
     }
     // Static split: worker w takes chunks w, w + workers, ... (no shared state, nothing to lock).
@@ -165,7 +178,7 @@ void CpuSpectrogram::compute(const float* audio, int64_t n_chunks, float* out) c
             try {
                 Work work(cfg_);
                 for (int64_t c = w; c < n_chunks; c += workers)
-                    compute_chunk(audio + c * in_stride, out + c * out_stride, work);
+                    compute_chunk(audio + c * in_stride, out + c * out_stride, work, scale);
             } catch (...) {
                 errors[size_t(w)] = std::current_exception();
             }

@@ -14,10 +14,16 @@ namespace {
 struct PrepareArgs {
     PrepareOptions opt;
     std::string device = "auto";
+    std::string layout = "shards";
+    std::string shard_dtype = "float32";
+    int64_t shard_mb = 256;
 };
 
 void run_prepare(PrepareArgs& a) {
     a.opt.device = resolve_device(parse_device_choice(a.device), &std::cerr);
+    a.opt.layout = a.layout == "chunks" ? DataLayout::ChunkFiles : DataLayout::Shards;
+    a.opt.shard_dtype = parse_shard_dtype(a.shard_dtype);
+    a.opt.shard_bytes = a.shard_mb << 20;
     install_interrupt_handler();
     bool bar_started = false;
     std::unique_ptr<ProgressBar> progress;
@@ -43,8 +49,8 @@ void run_prepare(PrepareArgs& a) {
                   << " chunks, kept " << s.capped[i].kept
                   << " spread over the track (--max-chunks-per-track)\n";
     print_prepare_report(s, std::cout);
-    std::cout << "wrote " << a.opt.out_dir
-              << "/{genres.txt, manifest.csv, prepare.json, train/, val/}\n";
+    std::cout << "wrote " << a.opt.out_dir << "/{genres.txt, manifest.csv, prepare.json, "
+              << (a.opt.layout == DataLayout::Shards ? "shards/" : "train/, val/") << "}\n";
 }
 
 }  // namespace
@@ -78,13 +84,26 @@ void register_prepare(CLI::App& app, Context&) {
                     "so one long file does not outweigh many songs (0 = keep all)")
         ->check(CLI::Range(0, 1000000))
         ->capture_default_str();
+    cmd->add_option("--layout", args->layout,
+                    "shards: whole tracks packed into a few large .npy files with an index "
+                    "(random windows, streaming); chunks: one .npy per 10 s chunk (as before)")
+        ->check(CLI::IsMember({"shards", "chunks"}))
+        ->capture_default_str();
+    cmd->add_option("--shard-dtype", args->shard_dtype,
+                    "Shards on disk: float32, or float16 (half the disk)")
+        ->check(CLI::IsMember({"float32", "float16"}))
+        ->capture_default_str();
+    cmd->add_option("--shard-mb", args->shard_mb, "Largest shard file, in MiB")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 20))
+        ->capture_default_str();
     add_device_option(*cmd, args->device);
     cmd->footer(
         "Examples:\n"
         "  gnet prepare music/ --out data/                      # music/rock/a.mp3, "
         "music/jazz/b.flac ...\n"
         "  gnet prepare music/ --labels labels.csv --out data/  # multi-label table\n"
-        "  gnet prepare music/ --out data/ --val-fraction 0.1 --seed 3 --force");
+        "  gnet prepare music/ --out data/ --val-fraction 0.1 --seed 3 --force\n"
+        "  gnet prepare music/ --out data/ --shard-dtype float16   # half the disk");
     cmd->callback([args] { run_prepare(*args); });
 }
 

@@ -21,12 +21,14 @@ struct TrainArgs {
     std::string optimizer = "adam";
     std::string schedule = "constant";
     std::string pos_weight = "none";
+    std::string windows = "fixed";
 };
 
 void run_train(const TrainArgs& a, const CLI::App& cmd) {
     TrainOptions o = a.opt;
-    for (const char* name : {"batch", "lr", "weight_decay", "optimizer", "schedule", "seed",
-                             "tune_thresholds", "pos_weight", "spec_augment", "epochs"}) {
+    for (const char* name :
+         {"batch", "lr", "weight_decay", "optimizer", "schedule", "seed", "tune_thresholds",
+          "pos_weight", "spec_augment", "epochs", "windows", "shuffle_buffer"}) {
         std::string flag = std::string("--") + name;
         std::replace(flag.begin(), flag.end(), '_', '-');
         if (cmd.count(flag) > 0) o.given.push_back(name);
@@ -36,8 +38,10 @@ void run_train(const TrainArgs& a, const CLI::App& cmd) {
     o.optimizer = a.optimizer == "adamw" ? AdamMode::AdamW : AdamMode::Adam;
     o.schedule = a.schedule == "cosine" ? Schedule::Cosine : Schedule::Constant;
     o.pos_weight = a.pos_weight == "auto" ? PosWeightMode::Auto : PosWeightMode::None;
+    o.windows = parse_window_mode(a.windows);
     o.progress = ::isatty(STDERR_FILENO) != 0;
     TrainResult r = train(o, std::cout);
+    if (r.rank != 0) return;  // data-parallel: rank 0 reports
     std::cout << "best: epoch " << r.best_epoch << ", val track macro F1 " << r.best_f1 << " -> "
               << o.out_dir << "/best.safetensors\n";
     if (r.best_epoch > 0) {
@@ -55,7 +59,7 @@ void register_train(CLI::App& app, Context&) {
     CLI::App* cmd =
         app.add_subcommand("train", "Train ResNet18 on a folder made by 'gnet prepare'");
     cmd->add_option("--data", args->opt.data_dir,
-                    "Prepared folder (genres.txt, manifest.csv, train/, val/)")
+                    "Prepared folder (genres.txt, manifest.csv, shards/ or train/ + val/)")
         ->required();
     cmd->add_option("--out,-o", args->opt.out_dir,
                     "Run folder: best/last.safetensors, optimizer.safetensors, metrics.csv, "
@@ -102,6 +106,15 @@ void register_train(CLI::App& app, Context&) {
     cmd->add_option("--patience", args->opt.patience,
                     "Stop after N epochs without a better validation F1 (0 = never)")
         ->check(non_negative_integer())
+        ->capture_default_str();
+    cmd->add_option("--windows", args->windows,
+                    "Training samples: fixed (each track's 10 s chunks) or random (a 10 s window "
+                    "anywhere in the chunk's stretch of track, new every epoch; needs shards)")
+        ->check(CLI::IsMember({"fixed", "random"}))
+        ->capture_default_str();
+    cmd->add_option("--shuffle-buffer", args->opt.shuffle_buffer,
+                    "Samples the streaming loader shuffles among (shards; memory: 220 KB each)")
+        ->check(positive_integer())
         ->capture_default_str();
     cmd->add_option("--workers", args->opt.workers, "Data loading threads")
         ->check(positive_integer())

@@ -60,6 +60,18 @@ Precision resolve_precision(Precision wanted, Device device) {
     return wanted;
 }
 
+void Network::set_gradient_hook(GradientHook) {
+    throw Error("this model does not support data-parallel training (no gradient hook)");
+}
+
+float* Network::gradient_data() {
+    throw Error("this model does not support data-parallel training (no gradient array)");
+}
+
+int64_t Network::gradient_count() const {
+    throw Error("this model does not support data-parallel training (no gradient array)");
+}
+
 std::unique_ptr<Network> make_network(const ResNet18Config& config, Device device, Stream stream) {
     if (resolve_precision(config.precision, device) == Precision::Bf16)
         return std::make_unique<ResNet18Bf16>(config, device, stream);

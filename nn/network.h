@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -63,6 +64,22 @@ class Network {
     virtual void load_state_dict(const StFile& state, const std::string& source) = 0;
     virtual StFile optimizer_state() const = 0;
     virtual void load_optimizer_state(const StFile& state, const std::string& source) = 0;
+
+    // Data-parallel training (train/gradient_reducer.h). The parameter gradients are one array of
+    // gradient_count() floats at gradient_data() on the model's device, in named_parameters
+    // order, and backward completes them last layer first. With a hook set, train_step calls
+    // hook(first) each time the gradients at [first, gradient_count()) are final for the step
+    // (a suffix of the array each time: after fc, after each residual block, after the stem),
+    // the last time with first = 0, and applies Adam only after that call returns; the hook may
+    // rewrite the gradients (average them over the ranks). On the GPU the hook runs when the
+    // work producing those gradients has been queued on stream(), not finished: whatever reads
+    // them must be ordered after that stream, and the Adam step is queued after whatever the
+    // hook queues on it. An empty hook removes it. Models that do not support this throw.
+    using GradientHook = std::function<void(int64_t first)>;
+    virtual void set_gradient_hook(GradientHook hook);
+    virtual float* gradient_data();
+    virtual int64_t gradient_count() const;
+    virtual Stream stream() const { return nullptr; }
 };
 
 // The model `config` describes (its precision resolved by resolve_precision), on `device`

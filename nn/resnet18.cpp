@@ -546,6 +546,7 @@ void ResNet18::backward(const Tensor& dlogits) {
     float* S[4] = {act(scratch_[0]), act(scratch_[1]), act(scratch_[2]), act(scratch_[3])};
     layer::linear_backward(exec_, LinearParams{N, kFeatures, G}, act(pooled_), param(fc_w_),
                            act(dlogits_), S[0], grad(fc_w_), grad(fc_b_));
+    if (gradient_hook_) gradient_hook_(grads_.offset(fc_w_));
     layer::avgpool_global_backward(exec_, N, kFeatures, final_HW_, S[0], S[1]);
     int io = 1;  // the scratch holding d(current block output)
 
@@ -569,6 +570,8 @@ void ResNet18::backward(const Tensor& dlogits) {
             layer::add_forward(exec_, n_in, S[io], S[k], S[l]);
             io = l;
         }
+        // The block's parameters (conv1 first in the arena) and every later one are final.
+        if (gradient_hook_) gradient_hook_(grads_.offset(b.conv1.w));
     }
 
     float* T[2] = {act(stem_scratch_[0]), act(stem_scratch_[1])};
@@ -576,6 +579,12 @@ void ResNet18::backward(const Tensor& dlogits) {
     layer::maxpool2d_backward(exec_, pp, S[io], act_index(argmax_), T[0]);
     bn_backward(bn1_, N, BnEpilogue::Relu, act(c1_), act(y1_), T[0], T[1], nullptr);
     conv_backward(conv1_, N, act(x_in_), T[1], nullptr);  // the input needs no gradient
+    if (gradient_hook_) gradient_hook_(0);
+}
+
+float* ResNet18::gradient_data() {
+    require_training("gradient_data");
+    return grads_.data();
 }
 
 void ResNet18::zero_grad() {

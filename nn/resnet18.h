@@ -28,7 +28,9 @@
 //
 // Saved for backward (train mode): the input, every conv output (BN input), every BN output
 // (its sign is the ReLU mask), BN batch mean / invstd, max-pool argmax, pooled features.
-// backward() accumulates (+=) into the gradient arena: call zero_grad() before a new batch.
+// backward() accumulates (+=) into the gradient arena: call zero_grad() before a new batch. With a
+// gradient hook (data-parallel training), backward calls it after fc, after each BasicBlock and
+// after the stem with the arena offset of the first parameter now final (Network's contract).
 #pragma once
 
 #include <cstdint>
@@ -100,7 +102,12 @@ class ResNet18 : public Network {
     const ResNet18Config& config() const override { return config_; }
     Device device() const override { return exec_.device; }
     CpuBackend cpu_backend() const { return exec_.cpu; }  // the effective one
-    Stream stream() const { return exec_.stream; }
+    Stream stream() const override { return exec_.stream; }
+
+    // Data-parallel training: see Network. The hook is called from backward().
+    void set_gradient_hook(GradientHook hook) override { gradient_hook_ = std::move(hook); }
+    float* gradient_data() override;
+    int64_t gradient_count() const override { return grads_.numel(); }
 
     // torchvision's initialisation from a seeded RNG (std::mt19937_64 + Box-Muller): conv weights
     // Kaiming normal, fan_out, relu (std = sqrt(2 / (OC*KH*KW))); BN gamma 1, beta 0, running mean
@@ -245,6 +252,7 @@ class ResNet18 : public Network {
     int infer_batch_ = 0;                 // the batch infer_storage_ is planned for
     float* last_logits_ = nullptr;        // where the last forward wrote its logits
     std::vector<float> fold_w_, fold_b_;  // fast CPU eval: one conv's folded weights and bias
+    GradientHook gradient_hook_;
 };
 
 }  // namespace gnet

@@ -338,6 +338,7 @@ void ResNet18Bf16::backward(const Tensor& dlogits) {
     const Arena::Slot fc_w = param_slot_.at("fc.weight"), fc_b = param_slot_.at("fc.bias");
     layer::linear_backward(exec_, LinearParams{N, kFeatures, G}, f32(acts_, pooled_),
                            f32(params_, fc_w), dl, f32(acts_, dpooled_), grad(fc_w), grad(fc_b));
+    if (gradient_hook_) gradient_hook_(grads_.offset(fc_w));
     const Block& last = blocks_.back();
     layer_bf16::avgpool_backward(exec_, N, last.conv2.OH * last.conv2.OW, kFeatures,
                                  f32(acts_, dpooled_), g16(0));
@@ -374,6 +375,7 @@ void ResNet18Bf16::backward(const Tensor& dlogits) {
         } else {
             layer_bf16::add(exec_, b.conv1.params(N).x_size(), g16(3), g16(2), g16(0));
         }
+        if (gradient_hook_) gradient_hook_(grads_.offset(b.conv1.w));
     }
     Pool2dParams pool = Pool2dParams::make(N, 64, stem_.OH, stem_.OW, 3, 2, 1);
     layer_bf16::maxpool_backward(
@@ -385,6 +387,12 @@ void ResNet18Bf16::backward(const Tensor& dlogits) {
                             grad(stem_bn_.beta), ws);
     layer_bf16::conv_backward_weight(exec_, stem_.params(N), bf16(x16_), g16(2), grad(stem_.w),
                                      Accum::Add, ws);
+    if (gradient_hook_) gradient_hook_(0);
+}
+
+float* ResNet18Bf16::gradient_data() {
+    require_training("gradient_data");
+    return grads_.data();
 }
 
 void ResNet18Bf16::zero_grad() {

@@ -40,7 +40,15 @@ class ResNet18Bf16 : public Network {
 
     const ResNet18Config& config() const override { return config_; }
     Device device() const override { return exec_.device; }
+    Stream stream() const override { return exec_.stream; }
     void set_mode(Mode mode) override { mode_ = mode; }
+
+    // Data-parallel training: see Network. The hook is called from backward(), after fc, after
+    // each residual block and after the stem (the gradient array is named_parameters order, its
+    // conv weights OHWI: the ranks agree on the layout, which is all an all-reduce needs).
+    void set_gradient_hook(GradientHook hook) override { gradient_hook_ = std::move(hook); }
+    float* gradient_data() override;
+    int64_t gradient_count() const override { return grads_.numel(); }
     Mode mode() const override { return mode_; }
 
     Tensor forward(const Tensor& x) override;
@@ -118,6 +126,7 @@ class ResNet18Bf16 : public Network {
     Arena weights16_;  // the bf16 copy of params_ (same element indices) and the IHWO copies
     Arena::Slot params16_ = 0;
     int64_t adam_steps_ = 0;
+    GradientHook gradient_hook_;
 
     Conv stem_;
     Bn stem_bn_;

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 #include <sndfile.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -10,6 +11,7 @@
 #include "audio/npy.h"
 #include "tests/helpers.h"
 #include "train/csv.h"
+#include "train/dataset.h"
 
 using namespace gnet;
 using gnet::test::run_gnet;
@@ -59,41 +61,54 @@ Manifest read_manifest(const std::string& data_dir) {
     return m;
 }
 
-// Checks the invariants of a prepared folder; returns chunks per split.
+// Checks the invariants of a prepared folder (either layout); returns chunks per split.
 std::map<std::string, int> check_prepared(const std::string& data, size_t n_genres) {
     Manifest m = read_manifest(data);
-    REQUIRE(m.header.size() == 4 + n_genres);
-    CHECK(m.header[0] == "file");
-    CHECK(m.header[3] == "start_s");
+    const bool sharded = !m.header.empty() && m.header[0] == "shard";
+    const size_t K = sharded ? 5 : 4, f_split = sharded ? 2 : 1;
+    REQUIRE(m.header.size() == K + n_genres);
+    CHECK(m.header[K - 1] == "start_s");
     std::map<std::string, std::string> split_of_track;
     std::map<std::string, int> per_split;
     std::set<std::string> files;
     for (const auto& row : m.rows) {
         REQUIRE(row.size() == m.header.size());
-        CHECK((row[1] == "train" || row[1] == "val"));
-        CHECK(row[0].rfind(row[1] + "/", 0) == 0);
-        auto [it, fresh] = split_of_track.emplace(row[2], row[1]);
-        CHECK(it->second == row[1]);  // a track never sits in both splits
-        per_split[row[1]] += 1;
+        const std::string& split = row[f_split];
+        CHECK((split == "train" || split == "val"));
+        if (!sharded) CHECK(row[0].rfind(split + "/", 0) == 0);
+        auto [it, fresh] = split_of_track.emplace(row[f_split + 1], split);
+        CHECK(it->second == split);  // a track never sits in both splits
+        per_split[split] += 1;
         files.insert(row[0]);
-        NpyArray a = npy_read(data + "/" + row[0]);
-        CHECK(a.shape == std::vector<int64_t>{128, 431});
-        float lo = 1, hi = 0;
-        for (float v : a.f32) {
-            lo = std::min(lo, v);
-            hi = std::max(hi, v);
-        }
-        CHECK(lo >= 0.0f);
-        CHECK(hi <= 1.0f);
     }
-    // Every .npy on disk is in the manifest and vice versa.
-    size_t on_disk = 0;
-    for (const char* split : {"train", "val"})
-        for (const auto& e : fs::directory_iterator(data + "/" + split)) {
-            ++on_disk;
-            CHECK(files.count(std::string(split) + "/" + e.path().filename().string()) == 1);
+    // Every chunk reads back as a [0, 1] image (load_prepared checks the rest of the manifest).
+    PreparedData d = load_prepared(data);
+    std::vector<float> x(kChunkFloats);
+    for (int c = 0; c < d.num_chunks(); ++c) {
+        d.read_chunk(c, x.data());
+        CHECK(*std::min_element(x.begin(), x.end()) >= 0.0f);
+        CHECK(*std::max_element(x.begin(), x.end()) <= 1.0f);
+    }
+    if (sharded) {
+        CHECK(fs::exists(data + "/shards/index.csv"));
+        CHECK_FALSE(fs::exists(data + "/train"));
+        for (const auto& e : fs::directory_iterator(data + "/shards"))
+            if (e.path().extension() == ".npy")
+                CHECK(files.count("shards/" + e.path().filename().string()) == 1);
+    } else {
+        for (const std::string& f : files) {
+            NpyArray a = npy_read(data + "/" + f);
+            CHECK(a.shape == std::vector<int64_t>{128, 431});
         }
-    CHECK(on_disk == files.size());
+        // Every .npy on disk is in the manifest and vice versa.
+        size_t on_disk = 0;
+        for (const char* split : {"train", "val"})
+            for (const auto& e : fs::directory_iterator(data + "/" + split)) {
+                ++on_disk;
+                CHECK(files.count(std::string(split) + "/" + e.path().filename().string()) == 1);
+            }
+        CHECK(on_disk == files.size());
+    }
     CHECK(fs::exists(data + "/genres.txt"));
     CHECK(fs::exists(data + "/prepare.json"));
     CHECK_FALSE(fs::exists(data + "/.partial"));

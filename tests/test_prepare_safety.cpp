@@ -102,7 +102,7 @@ TEST_CASE("--force keeps the old data set until the new one is complete (18.5)")
     auto r = run_gnet(prepare(broken, data, "--force"));
     CHECK(r.exit_code == 1);
     CHECK(gnet::test::read_text(data + "/manifest.csv") == manifest);
-    CHECK(fs::exists(data + "/train"));
+    CHECK(fs::exists(data + "/shards/index.csv"));
     // A rebuild that works replaces it, and says so.
     auto f = run_gnet(prepare(music, data, "--force --seed 5"));
     CHECK(f.exit_code == 0);
@@ -202,9 +202,10 @@ TEST_CASE(
     auto recs = csv_read_file(data + "/manifest.csv");
     int link_rows = 0, l0_rows = 0;
     for (const CsvRecord& rec : recs) {
-        link_rows += rec.fields[2] == "pop/link.wav";
-        l0_rows += rec.fields[2] == "low/l0.wav";
-        if (rec.fields[2] == "pop/outside.wav") CHECK(rec.fields[4 + 2] == "1");  // pop
+        // shard,frame,split,track,start_s,<genres>
+        link_rows += rec.fields[3] == "pop/link.wav";
+        l0_rows += rec.fields[3] == "low/l0.wav";
+        if (rec.fields[3] == "pop/outside.wav") CHECK(rec.fields[5 + 2] == "1");  // pop
     }
     CHECK(link_rows == 1);
     CHECK(l0_rows == 1);
@@ -310,7 +311,7 @@ TEST_CASE("long tracks are thinned to --max-chunks-per-track; empty splits refus
     CHECK(r.err.find("low/long.wav: 6 chunks, kept 3") != std::string::npos);
     std::vector<std::string> starts;
     for (const CsvRecord& rec : csv_read_file(data + "/manifest.csv"))
-        if (rec.fields[2] == "low/long.wav") starts.push_back(rec.fields[3]);
+        if (rec.fields[3] == "low/long.wav") starts.push_back(rec.fields[4]);
     CHECK(starts == std::vector<std::string>{"10", "30", "50"});
 
     auto none = run_gnet(prepare(music, dir.file("d0"), "--val-fraction 0"));

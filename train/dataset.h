@@ -1,20 +1,32 @@
-// A prepared data folder (the output of `gnet prepare`), loaded and validated:
+// A prepared data folder (the output of `gnet prepare`), loaded and validated. Two layouts:
+//
+// Packed shards (DataLayout::Shards, what prepare writes; train/shards.h, docs/data.md):
 //   DATA_DIR/genres.txt     genre names, one per line, in column order
+//   DATA_DIR/manifest.csv   header shard,frame,split,track,start_s,<genre1>,...,<genreG>; one row
+//                           per chunk: shard = .npy path relative to DATA_DIR, frame = the first of
+//                           the chunk's 431 frames in that shard, then as below
+//   DATA_DIR/shards/index.csv, DATA_DIR/shards/shard-*.npy   spans of whole tracks (shards.h)
+// Chunk files (DataLayout::ChunkFiles, folders prepared before shards, or --layout chunks):
 //   DATA_DIR/manifest.csv   header file,split,track,start_s,<genre1>,...,<genreG>; one row per
-//   chunk:
-//                           file = .npy path relative to DATA_DIR, split = train | val, track = the
-//                           audio path (all chunks of a track share it), start_s = integer seconds,
-//                           then 0/1 per genre. Fields may be CSV-quoted.
+//                           chunk: file = .npy path relative to DATA_DIR, split = train | val,
+//                           track = the audio path (all chunks of a track share it), start_s =
+//                           integer seconds, then 0/1 per genre. Fields may be CSV-quoted.
 //   DATA_DIR/train/*.npy, DATA_DIR/val/*.npy   float32 [128, 431] log-mel spectrograms
 //
 // Loading checks the manifest completely (header = genres.txt, one known split, an integer start,
-// 0/1 cells, a track never in both splits, the same labels on every chunk of a track, no file
-// listed twice); every error names manifest.csv:LINE. The .npy files are read lazily: a missing
-// file or a wrong shape is an Error naming the file when it is read.
+// 0/1 cells, a track never in both splits, the same labels on every chunk of a track, no file or
+// shard position listed twice, every chunk inside a span of its own track); every error names
+// manifest.csv:LINE or index.csv:LINE. Each shard's header and size are checked at load (one read
+// of 128 bytes per shard; a truncated shard is an Error naming it); spectrograms are read lazily:
+// a missing file, a wrong shape, a CRC mismatch or a non-finite value is an Error naming the file
+// when it is read.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include "train/shards.h"
 
 namespace gnet {
 
@@ -27,20 +39,40 @@ const char* split_name(Split s);
 // "train" | "val"; anything else is a UsageError.
 Split parse_split(const std::string& text);
 
+enum class DataLayout { ChunkFiles, Shards };
+
 struct ChunkEntry {
-    std::string file;  // relative to the data folder
+    std::string file;  // relative to the data folder (Shards: the shard's file)
     Split split = Split::Train;
     int track = 0;  // index into PreparedData::tracks
     int start_s = 0;
-    int line = 0;  // manifest.csv line, for messages
+    int line = 0;       // manifest.csv line, for messages
+    int span = -1;      // Shards: index into PreparedData::spans
+    int64_t frame = 0;  // Shards: first frame of the chunk in its shard
+};
+
+// Shards: a stretch of one track's continuous audio in one shard (shards/index.csv).
+struct SpanEntry {
+    int shard = 0;
+    int64_t frame = 0;   // first frame in the shard
+    int64_t frames = 0;  // >= 431
+    uint32_t crc32 = 0;
+    int track = 0;  // index into PreparedData::tracks
+    int line = 0;   // index.csv line
 };
 
 struct PreparedData {
     std::string dir;
+    DataLayout layout = DataLayout::ChunkFiles;
     std::vector<std::string> genres;
     std::vector<std::string> tracks;  // distinct track ids in first-appearance order
     std::vector<ChunkEntry> chunks;   // manifest order
     std::vector<float> targets;       // (chunks, G) 0/1
+    // Shards only: files relative to dir, their headers, and the spans in index order.
+    std::vector<std::string> shard_files;
+    std::vector<ShardHeader> shard_headers;
+    std::vector<SpanEntry> spans;
+    float top_db = 80.f;  // the clip applied to each window of dB values (SpectrogramConfig)
 
     int num_genres() const { return int(genres.size()); }
     int num_chunks() const { return int(chunks.size()); }
@@ -48,11 +80,21 @@ struct PreparedData {
     std::vector<int> split_chunks(Split s) const;
     std::string chunk_path(int chunk) const;
     // Reads chunk `chunk` into out[kChunkFloats]; an Error naming the file when it is missing,
-    // malformed, not float32 [128, 431] or holds a NaN or an infinity.
+    // malformed, not float32 [128, 431] or holds a NaN or an infinity. Shards: the chunk's block
+    // of its span, clipped and scaled (no CRC check: that needs the whole span, see read_span).
     void read_chunk(int chunk, float* out) const;
+    // Shards: the frames of span `span`, (frames, 128) frame-major dB, CRC-checked.
+    void read_span(int span, std::vector<float>& frames) const;
+    std::string shard_path(int shard) const;
 };
 
 PreparedData load_prepared(const std::string& dir);
+
+// Writes shards/index.csv rows and reads them back: used by prepare and by tests that build
+// synthetic sharded folders.
+std::string span_index_header();
+std::string span_index_row(const std::string& shard_file, const SpanEntry& span,
+                           const std::string& track);
 
 // Tracks of a subset of chunks, renumbered 0..T-1 in first-appearance order: the mapping that
 // aggregate_tracks() (train/metrics.h) takes.

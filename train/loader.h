@@ -1,27 +1,43 @@
-// Loader: batches of spectrograms from a PreparedData subset, read by worker threads ahead of use.
+// Loader: batches of spectrograms from a PreparedData subset, read by threads ahead of use.
 //
-// - Order: epoch e visits the chunks in shuffled_order(n, seed, e) (or as given, shuffle off), a
-//   pure function of (seed, epoch): resuming at epoch e needs no saved loader state. The last
-//   batch of an epoch is smaller when the batch size does not divide the count; every chunk is
-//   visited exactly once per epoch.
-// - Memory: `prefetch` batch slots (x (n, 1, 128, 431) and y (n, G), float32), page-locked
-//   (PinnedBuffer) when `pinned`, so host->device copies from them run at full bandwidth and could
-//   be asynchronous; plain host memory otherwise. Workers fill the next batches while the caller
-//   computes on the current one. (The trainer's copy into the model is part of train_step, which
-//   waits for the step: it does not overlap the GPU's work.)
+// - What a sample is: one chunk row of the manifest. WindowMode::Fixed gives the chunk itself;
+//   WindowMode::Random (sharded data only) gives a 10 s window at a uniformly drawn frame of the
+//   chunk's span (the stretch of its track's audio around it, train/shards.h), clipped and scaled
+//   exactly as a chunk is; the start is a pure function of (seed, epoch, chunk), so it does not
+//   depend on the rank count or the threads (window_start()).
+// - Order: a pure function of (seed, epoch, rank, ranks): resuming at epoch e needs no saved
+//   loader state. The epoch's read order is the *stream*: for chunk files, all chunks in
+//   shuffled_order(n, seed, epoch) (random access to one file each); for shards, the shards in
+//   shuffled_order(shards, seed, epoch) and, within a shard, its chunks in file order, so that
+//   every span is read once, sequentially, CRC-checked. With `ranks` > 1 the stream is cut into
+//   `ranks` contiguous parts of ceil(n / ranks) samples (the last padded by wrapping round to
+//   the stream's start, as PyTorch's DistributedSampler pads), and rank r reads only part r: every
+//   rank has the same number of batches and reads only its own shards. For shards, the samples of
+//   a part leave through a shuffle buffer of `shuffle_buffer` samples (shuffle_buffer_order()),
+//   the WebDataset way: shard order shuffled across, buffer shuffled within. shuffle = false
+//   reads `chunks` in the given order (evaluation). The last batch is smaller when the batch size
+//   does not divide the part.
+// - Memory: bounded whatever the data set's size: `prefetch` batch slots (x (n, 1, 128, 431) and
+//   y (n, G), float32, page-locked when `pinned`), plus at most shuffle_buffer + batch * prefetch
+//   samples read but not yet batched, plus one span being cut (shards). Reading waits for room.
+// - Threads: chunk files are read by `workers` threads, shards by one (spans are sequential); one
+//   more thread assembles batches, so reading and batching overlap the caller's step.
 // - SpecAugment (training only): per sample, `time_masks` masks of a uniform width in
 //   [0, time_width] frames and `freq_masks` masks of width in [0, freq_width] mel bands, at uniform
 //   positions, set to 0 (the spectrogram's floor after min-max scaling). The random numbers of a
 //   sample come from its own generator seeded by (seed, epoch, position in the epoch), so the
-//   result does not depend on which worker reads it.
-// - Errors in a worker (a missing or malformed .npy) are re-thrown by next() in the caller.
+//   result does not depend on which thread reads it.
+// - Errors while reading (a missing or malformed .npy, a truncated or corrupt shard, named) are
+//   re-thrown by next() for the batch that holds the sample; later batches continue.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -36,15 +52,22 @@ struct SpecAugmentOptions {
     int freq_width = 16;  // mel bands (of 128)
 };
 
+enum class WindowMode { Fixed, Random };
+const char* window_mode_name(WindowMode m);             // "fixed" | "random"
+WindowMode parse_window_mode(const std::string& text);  // UsageError otherwise
+
 struct LoaderOptions {
     int batch = 32;
     bool shuffle = true;
     uint64_t seed = 0;
-    int workers = 2;
+    int workers = 2;   // reading threads for chunk files (shards: one)
     int prefetch = 2;  // batch slots: the batch in use plus prefetch-1 being filled
     bool pinned = false;
     bool spec_augment = false;
     SpecAugmentOptions augment;
+    WindowMode windows = WindowMode::Fixed;
+    int shuffle_buffer = 512;  // samples (shards, shuffle on); 1 = stream order
+    int rank = 0, ranks = 1;   // data-parallel training: this process's part of every epoch
 };
 
 struct Batch {
@@ -53,6 +76,9 @@ struct Batch {
     const float* x = nullptr;  // (n, 1, 128, 431)
     const float* y = nullptr;  // (n, G)
     std::vector<int> chunks;   // the PreparedData chunk index of every sample
+    // Where each sample starts in its track, in seconds (a fixed chunk: its start_s; a random
+    // window: anywhere its span allows).
+    std::vector<double> start_s;
 };
 
 // 0..n-1 shuffled by Fisher-Yates driven by std::mt19937_64 seeded from (seed, epoch); the same on
@@ -64,6 +90,22 @@ void spec_augment(float* x, const SpecAugmentOptions& opt, uint64_t sample_seed)
 
 // A 64-bit mix of (a, b, c) (splitmix64 steps), used to derive independent seeds.
 uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c = 0);
+
+// The first frame (in its shard) of the window a sample of `chunk` reads: the chunk's own frame
+// for Fixed, uniform over its span for Random (chunk files: Fixed only, else a UsageError).
+int64_t window_start(const PreparedData& data, int chunk, WindowMode mode, uint64_t seed,
+                     int epoch);
+
+// The emission order of a shuffle buffer of `buffer` slots over a stream of n items (positions
+// 0..n-1): the first `buffer` items fill it; each later arrival sends out a uniformly chosen
+// occupant and takes its slot; at the end the rest leave in random order. Item e of the output
+// was read at most buffer - 1 positions after it: the loader's memory bound rests on that.
+std::vector<int> shuffle_buffer_order(int n, int buffer, uint64_t seed);
+
+// The chunks an epoch reads, in read order, for one rank (its part, padded): see above.
+// Touches no spectrogram: planning a 1-million-chunk epoch reads only the manifest.
+std::vector<int> epoch_stream(const PreparedData& data, const std::vector<int>& chunks,
+                              const LoaderOptions& options, int epoch);
 
 class Loader {
   public:
@@ -80,21 +122,27 @@ class Loader {
     // of it must be complete by then.
     const Batch* next();
 
-    int size() const { return int(chunks_.size()); }
+    // Samples per epoch on this rank (its part of the subset, padded).
+    int size() const { return part_; }
     int batches_per_epoch() const;
     const LoaderOptions& options() const { return opt_; }
-    // The chunk order of an epoch (indices into data.chunks).
+    // The chunk order in which an epoch's batches deliver samples (indices into data.chunks).
     std::vector<int> epoch_order(int epoch) const;
 
   private:
     struct Slot;
+    struct Sample;
     void stop_workers();
-    void worker_loop();
+    void read_loop(int reader);
+    void fill_loop();
     void fill(Slot& slot, int batch_index);
+    void read_sample(int pos, Sample& out, std::vector<float>& span_frames, int& span_loaded);
 
     const PreparedData& data_;
     std::vector<int> chunks_;
     LoaderOptions opt_;
+    int part_ = 0;      // samples per epoch on this rank
+    int capacity_ = 0;  // samples read ahead of the batches, at most
     std::vector<std::unique_ptr<Slot>> slots_;
 
     std::mutex mu_;
@@ -102,10 +150,13 @@ class Loader {
     std::vector<std::thread> threads_;
     bool stop_ = false;
     int epoch_ = -1;
-    std::vector<int> order_;  // chunk indices of the current epoch
-    int next_to_fill_ = 0;    // next batch a worker takes
-    int released_ = 0;        // batches the caller is done with
-    int held_ = -1;           // batch the caller holds, -1 = none
+    std::vector<int> stream_;                       // chunk per read position of the current epoch
+    std::vector<int> emit_;                         // read position per output position
+    std::map<int, std::unique_ptr<Sample>> cache_;  // read, not yet batched, by read position
+    int consumed_ = 0;                              // samples batched so far
+    int next_to_fill_ = 0;                          // next batch the filler takes
+    int released_ = 0;                              // batches the caller is done with
+    int held_ = -1;                                 // batch the caller holds, -1 = none
 };
 
 }  // namespace gnet

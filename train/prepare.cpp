@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <ostream>
 #include <thread>
@@ -33,22 +34,112 @@ namespace gnet {
 namespace {
 
 // What DATA_DIR holds when a data set is there; manifest.csv is the mark of a complete one.
-const char* const kDataFiles[] = {"manifest.csv", "genres.txt", "prepare.json", "train", "val"};
+const char* const kDataFiles[] = {"manifest.csv", "genres.txt", "prepare.json",
+                                  "train",        "val",        "shards"};
 
 struct TrackResult {
     bool ok = false;
     std::string reason;
     std::vector<int64_t> chunk_index;  // which 10 s chunks of the track were kept
     int64_t total_chunks = 0;          // before the per-track cap
+    int64_t remainder_frames = 0;      // shards, a track kept whole: frames after the last chunk
     double seconds = 0;
+    // Shards: where the track went: its spans, and per kept chunk its first frame in the shard.
+    std::vector<SpanEntry> spans;
+    std::vector<int64_t> chunk_frame;
 };
 
 // Decoded chunks of one track on their way to the GPU thread.
 struct PendingTrack {
     size_t track = 0;
     std::vector<float> audio;  // (n_chunks, chunk_samples)
-    int64_t n_chunks = 0;
+    int64_t n_chunks = 0;      // kept chunks, plus the zero-padded remainder (shards)
 };
+
+// Writes tracks into shards in track order, whatever order they finish in: a finished track
+// waits in `pending` until every earlier one is written (or skipped). Workers take a track only
+// when it is within `window` of the next one to write, which bounds `pending`.
+class OrderedShardWriter {
+  public:
+    OrderedShardWriter(ShardWriter& writer, size_t window) : writer_(writer), window_(window) {}
+    // Blocks until track i may be started; false when the run stops.
+    bool wait_turn(size_t i, const std::atomic<bool>& stop) {
+        std::unique_lock<std::mutex> lock(m_);
+        cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return i < next_ + window_; });
+        while (i >= next_ + window_) {
+            if (stop || interrupt_requested()) return false;
+            cv_.wait_for(lock, std::chrono::milliseconds(100));
+        }
+        return true;
+    }
+    // Track i is done: `frames` (its spans' frames back to back, frame-major) and the span
+    // lengths; empty for a skipped track. Writes every track that is now next in order.
+    void commit(size_t i, std::vector<float> frames, std::vector<int64_t> span_frames,
+                std::vector<TrackResult>& results) {
+        std::lock_guard<std::mutex> lock(m_);
+        pending_.emplace(i, Entry{std::move(frames), std::move(span_frames)});
+        for (auto it = pending_.find(next_); it != pending_.end(); it = pending_.find(next_)) {
+            TrackResult& r = results[next_];
+            int64_t at = 0;
+            for (int64_t n : it->second.span_frames) {
+                ShardLocation loc = writer_.append(it->second.frames.data() + at * kShardBands, n);
+                SpanEntry e;
+                e.shard = loc.shard;
+                e.frame = loc.frame;
+                e.frames = n;
+                e.crc32 = loc.crc32;
+                r.spans.push_back(e);
+                at += n;
+            }
+            pending_.erase(it);
+            ++next_;
+        }
+        cv_.notify_all();
+    }
+
+  private:
+    struct Entry {
+        std::vector<float> frames;
+        std::vector<int64_t> span_frames;
+    };
+    ShardWriter& writer_;
+    size_t window_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::map<size_t, Entry> pending_;
+    size_t next_ = 0;
+};
+
+// A track's spans from its kept chunks: runs of consecutive chunk indices; the remainder (when
+// the track is kept whole) extends the last run. Returns the frames per span and sets each
+// chunk's frame offset within the track's frames.
+std::vector<int64_t> track_spans(const TrackResult& r, int frames_per_chunk,
+                                 std::vector<int64_t>& chunk_offset) {
+    std::vector<int64_t> spans;
+    chunk_offset.clear();
+    for (size_t c = 0; c < r.chunk_index.size(); ++c) {
+        if (c == 0 || r.chunk_index[c] != r.chunk_index[c - 1] + 1) spans.push_back(0);
+        chunk_offset.push_back(int64_t(c) * frames_per_chunk);
+        spans.back() += frames_per_chunk;
+    }
+    spans.back() += r.remainder_frames;
+    return spans;
+}
+
+// (n, bands, frames) mel-major blocks -> frame-major rows, the remainder block cut to its frames.
+std::vector<float> frame_major(const float* specs, int64_t n_blocks, int64_t last_frames, int bands,
+                               int frames) {
+    std::vector<float> out;
+    out.reserve(size_t(n_blocks) * size_t(frames) * size_t(bands));
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const float* blk = specs + b * int64_t(bands) * frames;
+        const int64_t keep = b + 1 == n_blocks ? last_frames : frames;
+        for (int64_t t = 0; t < keep; ++t)
+            for (int m = 0; m < bands; ++m)
+                out.push_back(blk[int64_t(m) * frames + t]);
+    }
+    return out;
+}
 
 // A bounded queue from the decoding threads to the GPU thread; closed when the last producer ends.
 class TrackQueue {
@@ -207,20 +298,46 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
     for (const UnusedFile& u : labels.unused)
         summary.not_used.push_back({u.path, u.reason});
 
+    std::unique_ptr<OrderedShardWriter> ordered;  // shards: set once the thread count is known
     auto fail_track = [&](size_t i, const std::string& reason) {
         results[i].ok = false;
         results[i].reason = reason;
-        std::lock_guard<std::mutex> lock_skip(mutex);
-        if (on_skip) on_skip({labels.tracks[i].path, reason});
+        {
+            std::lock_guard<std::mutex> lock_skip(mutex);
+            if (on_skip) on_skip({labels.tracks[i].path, reason});
+        }
+        if (ordered) ordered->commit(i, {}, {}, results);
     };
     auto fail_run = [&](std::exception_ptr e) {
         std::lock_guard<std::mutex> lock_fatal(mutex);
         if (!fatal) fatal = e;
         stop = true;
     };
+    const bool sharded = opt.layout == DataLayout::Shards;
+    const SpectrogramScale scale =
+        sharded ? SpectrogramScale::Decibels : SpectrogramScale::Normalized;
+    std::unique_ptr<ShardWriter> shard_writer;
+    if (sharded) {
+        create_folders((staging / "shards").string());
+        shard_writer = std::make_unique<ShardWriter>((staging / "shards").string(), opt.shard_dtype,
+                                                     opt.shard_bytes);
+    }
     // Output write failures are fatal (a full disk must not turn into "skipped tracks").
+    // specs: the track's kept chunks (and, shards, its padded remainder), (n, 128, 431).
     auto write_chunks = [&](size_t i, const float* specs) {
         TrackResult& r = results[i];
+        if (sharded) {
+            std::vector<int64_t> offsets;
+            std::vector<int64_t> spans = track_spans(r, cfg.frames(), offsets);
+            const int64_t blocks = int64_t(r.chunk_index.size()) + (r.remainder_frames > 0);
+            std::vector<float> frames = frame_major(
+                specs, blocks, r.remainder_frames > 0 ? r.remainder_frames : cfg.frames(),
+                cfg.n_mels, cfg.frames());
+            r.ok = true;
+            r.chunk_frame = offsets;  // relative to the track; made absolute after the split
+            ordered->commit(i, std::move(frames), std::move(spans), results);
+            return;
+        }
         for (size_t c = 0; c < r.chunk_index.size(); ++c)
             npy_write((staging / chunk_file_name(i, r.chunk_index[c])).string(),
                       specs + int64_t(c) * cfg.chunk_values(), {cfg.n_mels, cfg.frames()});
@@ -231,6 +348,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
     int jobs = opt.jobs > 0 ? opt.jobs : int(std::max(1u, std::thread::hardware_concurrency()));
     jobs = int(std::min<size_t>(size_t(jobs), n));
     TrackQueue queue(size_t(2 * jobs + 2), jobs);
+    if (sharded)
+        ordered = std::make_unique<OrderedShardWriter>(*shard_writer, size_t(4 * jobs + 8));
 
     auto worker = [&] {
         std::unique_ptr<CpuSpectrogram> spec;
@@ -238,6 +357,7 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
             if (stop || interrupt_requested()) break;
             size_t i = next.fetch_add(1);
             if (i >= n) break;
+            if (ordered && !ordered->wait_turn(i, stop)) break;
             const std::string path = (fs::path(opt.audio_dir) / labels.tracks[i].path).string();
             std::vector<float> chunks;
             TrackResult& r = results[i];
@@ -253,17 +373,28 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
                     throw Error(path + ": " + buf);
                 }
                 r.chunk_index = kept_chunks(r.total_chunks, opt.max_chunks_per_track);
-                chunks.resize(r.chunk_index.size() * size_t(cfg.chunk_samples()));
+                // Shards keep the remainder of a track kept whole (for random windows): its
+                // frames whose centre lies inside the audio, from a zero-padded chunk.
+                const int64_t rem =
+                    int64_t(a.samples.size()) - r.total_chunks * cfg.chunk_samples();
+                const bool whole = int64_t(r.chunk_index.size()) == r.total_chunks;
+                r.remainder_frames =
+                    sharded && whole && rem > 0 ? (rem + cfg.hop - 1) / cfg.hop : 0;
+                const size_t blocks = r.chunk_index.size() + (r.remainder_frames > 0);
+                chunks.assign(blocks * size_t(cfg.chunk_samples()), 0.f);
                 for (size_t c = 0; c < r.chunk_index.size(); ++c)
                     std::copy_n(a.samples.begin() + r.chunk_index[c] * cfg.chunk_samples(),
                                 cfg.chunk_samples(),
                                 chunks.begin() + int64_t(c) * cfg.chunk_samples());
+                if (r.remainder_frames > 0)
+                    std::copy(a.samples.end() - rem, a.samples.end(),
+                              chunks.begin() + int64_t(r.chunk_index.size()) * cfg.chunk_samples());
             } catch (const std::exception& e) {
                 fail_track(i, with_path(path, e.what()));
                 ++done;
                 continue;
             }
-            const int64_t n_chunks = int64_t(r.chunk_index.size());
+            const int64_t n_chunks = int64_t(r.chunk_index.size()) + (r.remainder_frames > 0);
             if (on_gpu) {
                 queue.push({i, std::move(chunks), n_chunks});
                 continue;  // the GPU thread finishes this track
@@ -271,7 +402,7 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
             try {
                 if (!spec) spec = std::make_unique<CpuSpectrogram>(cfg, 1);
                 std::vector<float> out_specs(size_t(n_chunks * cfg.chunk_values()));
-                spec->compute(chunks.data(), n_chunks, out_specs.data());
+                spec->compute(chunks.data(), n_chunks, out_specs.data(), scale);
                 write_chunks(i, out_specs.data());
             } catch (...) {
                 fail_run(std::current_exception());
@@ -303,7 +434,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
                     std::copy(p.audio.begin(), p.audio.end(), audio.begin() + at);
                     at += int64_t(p.audio.size());
                 }
-                std::vector<float> specs = gpu_spec.compute_host(audio.data(), pending_chunks);
+                std::vector<float> specs =
+                    gpu_spec.compute_host(audio.data(), pending_chunks, scale);
                 int64_t c0 = 0;
                 for (const PendingTrack& p : pending) {
                     write_chunks(p.track, specs.data() + c0 * cfg.chunk_values());
@@ -324,6 +456,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
                 } else if (closed) {
                     flush();
                     break;
+                } else {
+                    flush();  // idle: the ordered shard writer may be waiting for these
                 }
                 report_progress();
             }
@@ -389,10 +523,23 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
     summary.genre_tracks_val.assign(G, 0);
     summary.genre_chunks_train.assign(G, 0);
     summary.genre_chunks_val.assign(G, 0);
-    create_folders((staging / "train").string());
-    create_folders((staging / "val").string());
+    if (!sharded) {
+        create_folders((staging / "train").string());
+        create_folders((staging / "val").string());
+    }
+    std::string index_csv = span_index_header();
+    if (sharded) {
+        shard_writer->finish();
+        for (const std::string& name : shard_writer->shard_names()) {
+            std::error_code size_ec;
+            summary.shard_bytes += int64_t(fs::file_size(staging / "shards" / name, size_ec));
+        }
+        summary.shards = int64_t(shard_writer->shard_names().size());
+    }
 
-    std::vector<std::string> header = {"file", "split", "track", "start_s"};
+    std::vector<std::string> header =
+        sharded ? std::vector<std::string>{"shard", "frame", "split", "track", "start_s"}
+                : std::vector<std::string>{"file", "split", "track", "start_s"};
     header.insert(header.end(), labels.genres.begin(), labels.genres.end());
     std::string manifest = csv_line(header);
     for (size_t u = 0; u < used.size(); ++u) {
@@ -410,6 +557,30 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
             if (!labels.tracks[i].labels[g]) continue;
             (is_val[u] ? summary.genre_tracks_val : summary.genre_tracks_train)[g] += 1;
             (is_val[u] ? summary.genre_chunks_val : summary.genre_chunks_train)[g] += kept;
+        }
+        if (sharded) {
+            // Each chunk sits in the span that holds its offset within the track's frames.
+            const std::vector<std::string>& names = shard_writer->shard_names();
+            for (const SpanEntry& sp : r.spans)
+                index_csv +=
+                    span_index_row("shards/" + names[size_t(sp.shard)], sp, labels.tracks[i].path);
+            size_t span = 0;
+            int64_t span_begin = 0;  // the span's first frame within the track
+            for (size_t c = 0; c < r.chunk_index.size(); ++c) {
+                while (r.chunk_frame[c] >= span_begin + r.spans[span].frames) {
+                    span_begin += r.spans[span].frames;
+                    ++span;
+                }
+                const SpanEntry& sp = r.spans[span];
+                std::vector<std::string> row = {
+                    "shards/" + names[size_t(sp.shard)],
+                    std::to_string(sp.frame + r.chunk_frame[c] - span_begin), split,
+                    labels.tracks[i].path, std::to_string(r.chunk_index[c] * cfg.chunk_seconds)};
+                for (size_t g = 0; g < G; ++g)
+                    row.push_back(labels.tracks[i].labels[g] ? "1" : "0");
+                manifest += csv_line(row);
+            }
+            continue;
         }
         for (int64_t c : r.chunk_index) {
             const std::string name = chunk_file_name(i, c);
@@ -457,7 +628,18 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
     json["fmax"] = cfg.fmax;
     json["top_db"] = cfg.top_db;
     json["amin"] = 1e-10;
-    json["normalisation"] = "minmax_per_chunk";
+    json["layout"] = sharded ? "shards" : "chunk_files";
+    if (sharded) {
+        json["normalisation"] =
+            "stored as dB; per 431-frame window: clip at max - top_db, "
+            "min-max to [0, 1]";
+        json["shard_dtype"] = shard_dtype_name(opt.shard_dtype);
+        json["shard_max_bytes"] = opt.shard_bytes;
+        json["shards"] = summary.shards;
+        json["shard_bytes"] = summary.shard_bytes;
+    } else {
+        json["normalisation"] = "minmax_per_chunk";
+    }
     json["chunk_seconds"] = cfg.chunk_seconds;
     json["remainder"] = "drop";
     json["max_chunks_per_track"] = opt.max_chunks_per_track;
@@ -475,6 +657,7 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
         capped.push_back({{"path", c.path}, {"chunks", c.chunks}, {"kept", c.kept}});
     json["capped"] = std::move(capped);
     write_file_atomic((staging / "prepare.json").string(), json_dump(json, 2) + "\n");
+    if (sharded) write_file_atomic((staging / "shards" / "index.csv").string(), index_csv);
     write_file_atomic((staging / "manifest.csv").string(), manifest);
 
     // Swap in: the old data set (--force) moves aside, manifest.csv first, so that from here on
@@ -487,8 +670,9 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt,
         for (const char* name : kDataFiles)
             if (fs::exists(out / name, ec)) rename_or_fail(out / name, old / name);
     }
-    for (const char* name : {"train", "val", "genres.txt", "prepare.json", "manifest.csv"})
-        rename_or_fail(staging / name, out / name);
+    for (const char* name :
+         {"train", "val", "shards", "genres.txt", "prepare.json", "manifest.csv"})
+        if (fs::exists(staging / name, ec)) rename_or_fail(staging / name, out / name);
     fs::remove_all(old, ec);
     if (had_data_set) summary.previous = "replaced the data set " + opt.out_dir + " held (--force)";
     return summary;

@@ -17,7 +17,9 @@
 #include "nn/network.h"
 #include "nn/resnet18.h"
 #include "nn/safetensors.h"
+#include "train/communicator.h"
 #include "train/csv.h"
+#include "train/gradient_reducer.h"
 #include "train/interrupt.h"
 #include "train/loader.h"
 
@@ -203,6 +205,8 @@ OrderedJson options_json(const TrainOptions& o, const PreparedData& data) {
     j["pos_weight"] = o.pos_weight == PosWeightMode::Auto ? "auto" : "none";
     j["spec_augment"] = o.spec_augment;
     j["patience"] = o.patience;
+    j["windows"] = window_mode_name(o.windows);
+    j["shuffle_buffer"] = o.shuffle_buffer;
     j["genres"] = data.genres;
     return j;
 }
@@ -283,9 +287,9 @@ namespace {
 
 // The options a resumed run takes from its config.json (changing them would not continue the same
 // run); the others (--epochs, --workers, --device, --patience) may change on --resume.
-constexpr const char* kRunOptions[] = {"batch",           "lr",         "weight_decay",
-                                       "optimizer",       "schedule",   "seed",
-                                       "tune_thresholds", "pos_weight", "spec_augment"};
+constexpr const char* kRunOptions[] = {"batch",        "lr",      "weight_decay",    "optimizer",
+                                       "schedule",     "seed",    "tune_thresholds", "pos_weight",
+                                       "spec_augment", "windows", "shuffle_buffer"};
 
 // The run's own options for --resume; an option given on the command line that conflicts is a
 // UsageError naming it.
@@ -330,6 +334,8 @@ TrainOptions options_for_resume(const TrainOptions& given, const std::string& co
                 o.pos_weight =
                     json_string(theirs, k) == "auto" ? PosWeightMode::Auto : PosWeightMode::None;
             if (k == "spec_augment") o.spec_augment = theirs.get<bool>();
+            if (k == "windows") o.windows = parse_window_mode(json_string(theirs, k));
+            if (k == "shuffle_buffer") o.shuffle_buffer = int(json_int(theirs, k));
         } catch (const std::exception& e) {
             throw Error(config_path + ": '" + key + "': " + e.what());
         }
@@ -360,7 +366,13 @@ int optimizer_epoch(const std::string& path) {
 
 }  // namespace
 
-TrainResult train(const TrainOptions& given, std::ostream& out) {
+TrainResult train(const TrainOptions& given, std::ostream& log) {
+    // Data-parallel ranks (train/communicator.h): rank 0 alone writes the run folder and prints;
+    // every rank trains on its part of each epoch with the gradients averaged over the ranks.
+    Communicator& comm = world_communicator(given.device);
+    const bool root = comm.rank() == 0;
+    std::ostream quiet(nullptr);
+    std::ostream& out = root ? log : quiet;
     const std::string dir = given.out_dir;
     const std::string last_path = dir + "/last.safetensors", best_path = dir + "/best.safetensors",
                       opt_path = dir + "/optimizer.safetensors", csv_path = dir + "/metrics.csv",
@@ -371,17 +383,28 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
     const std::string last_next = dir + "/last.next.safetensors",
                       opt_next = dir + "/optimizer.next.safetensors";
     const bool has_run = fs::exists(last_path) || fs::exists(last_next);
+    comm.barrier();  // every rank has looked before rank 0 writes anything
     if (!given.resume && has_run)
         throw UsageError(dir +
                          " already holds a run (last.safetensors); pass --resume to continue it "
                          "or choose another --out");
-    create_folders(dir);
-    DirectoryLock lock(dir, "gnet train");
-    remove_stale_temporaries(dir);
+    std::optional<DirectoryLock> lock;
+    if (root) {
+        create_folders(dir);
+        lock.emplace(dir, "gnet train");
+        remove_stale_temporaries(dir);
+    }
     TrainOptions o = given;
     int resume_epoch = 0;
     std::string resume_model, resume_opt;
-    if (given.resume) {
+    if (given.resume && !root) {
+        comm.barrier();  // rank 0 has picked and promoted the pair to resume from
+        if (fs::exists(config_path)) o = options_for_resume(given, config_path);
+        resume_epoch = checkpoint_epoch(last_path);
+        resume_model = last_path;
+        resume_opt = opt_path;
+    }
+    if (given.resume && root) {
         if (fs::exists(config_path)) o = options_for_resume(given, config_path);
         // The newest consistent (model, optimizer) pair.
         const int e_last = checkpoint_epoch(last_path), e_last_next = checkpoint_epoch(last_next);
@@ -409,6 +432,7 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
         std::error_code ec;
         fs::remove(last_next, ec);
         fs::remove(opt_next, ec);
+        comm.barrier();
     }
     GNET_CHECK(o.epochs > 0, "--epochs must be positive");
     GNET_CHECK(o.batch > 0, "--batch must be positive");
@@ -470,7 +494,15 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
             return r;
         }
     }
-    write_file_atomic(dir + "/config.json", json_dump(options_json(o, data), 2) + "\n");
+    if (root) write_file_atomic(dir + "/config.json", json_dump(options_json(o, data), 2) + "\n");
+
+    std::unique_ptr<GradientReducer> reducer;
+    if (comm.size() > 1) {
+        reducer = std::make_unique<GradientReducer>(comm, model);
+        out << "data-parallel: " << comm.size() << " ranks (" << comm.name() << "), batch "
+            << o.batch << " per rank = " << int64_t(o.batch) * comm.size() << " per step, "
+            << reducer->buckets().size() << " gradient buckets\n";
+    }
 
     LoaderOptions lo;
     lo.batch = o.batch;
@@ -478,6 +510,10 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
     lo.workers = o.workers;
     lo.pinned = o.device == Device::CUDA;
     lo.spec_augment = o.spec_augment;
+    lo.windows = o.windows;
+    lo.shuffle_buffer = o.shuffle_buffer;
+    lo.rank = comm.rank();
+    lo.ranks = comm.size();
     Loader loader(data, train_chunks, lo);
     const int64_t steps_per_epoch = loader.batches_per_epoch();
     const int64_t total_steps = steps_per_epoch * o.epochs;
@@ -526,15 +562,26 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
             train_targets.insert(train_targets.end(), b->y, b->y + size_t(b->n) * G);
             loss_sum += double(loss) * b->n;
             seen += b->n;
-            if (o.progress) {
+            if (o.progress && root) {
                 double el = seconds_since(t0);
                 progress_line("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs),
                               seen, loader.size(), seen / std::max(el, 1e-9), loss_sum / seen,
                               el / seen * (loader.size() - seen));
             }
         }
-        if (o.progress) clear_progress();
+        if (o.progress && root) clear_progress();
+        // The epoch's training loss over every rank's samples; the training F1 is rank 0's.
+        double sums[2] = {loss_sum, double(seen)};
+        comm.allreduce_sum(sums, 2);
         const double train_seconds = seconds_since(t0);
+        const double samples_per_s = sums[1] / std::max(train_seconds, 1e-9);
+        if (!root) {
+            // Rank 0 validates and commits the epoch; the others wait and follow its decision.
+            double stop = 0;
+            comm.allreduce_sum(&stop, 1);
+            if (stop > 0) break;
+            continue;
+        }
         MetricsReport train_report =
             compute_metrics(seen, G, train_probs.data(), train_targets.data());
         SplitEvaluation val =
@@ -543,7 +590,7 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
         EpochRecord rec;
         rec.epoch = epoch;
         rec.lr = lr;
-        rec.train_loss = loss_sum / seen;
+        rec.train_loss = sums[0] / sums[1];
         rec.train_macro_f1 = train_report.macro_f1;
         rec.val_loss = val.loss;
         rec.val_f1 = val.track_mean_report.macro_f1;
@@ -588,8 +635,7 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
         rename_file(opt_next, opt_path);
         rename_file(last_next, last_path);
         if (improved) write_checkpoint(best_path, model, meta);
-        csv_text += csv_line(
-            metrics_row(rec, seen / std::max(train_seconds, 1e-9), train_report, val, tuned_f1));
+        csv_text += csv_line(metrics_row(rec, samples_per_s, train_report, val, tuned_f1));
         write_file_atomic(csv_path, csv_text);
         write_curves_png(png_path, state.history);
 
@@ -605,12 +651,14 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
             << fo(val.track_mean_report.macro_roc_auc) << "  track max F1 "
             << f(val.track_max_report.macro_f1);
         if (tuned_f1) out << "  tuned F1 " << f(*tuned_f1);
-        out << "  " << fmt("%.1f", rec.seconds) << " s ("
-            << fmt("%.1f", seen / std::max(train_seconds, 1e-9)) << " samples/s)"
-            << (improved ? "  *best" : "") << "\n";
+        out << "  " << fmt("%.1f", rec.seconds) << " s (" << fmt("%.1f", samples_per_s)
+            << " samples/s)" << (improved ? "  *best" : "") << "\n";
         out.flush();
 
-        if (o.patience > 0 && state.bad_epochs >= o.patience && epoch < o.epochs) {
+        const bool stop = o.patience > 0 && state.bad_epochs >= o.patience && epoch < o.epochs;
+        double stop_flag = stop ? 1 : 0;
+        comm.allreduce_sum(&stop_flag, 1);  // the other ranks wait here for the epoch's commit
+        if (stop) {
             out << "early stop: no improvement of the val track macro F1 for " << o.patience
                 << " epochs (best " << f(state.best_f1) << " at epoch " << state.best_epoch
                 << ")\n";
@@ -621,6 +669,8 @@ TrainResult train(const TrainOptions& given, std::ostream& out) {
     result.history = state.history;
     result.best_epoch = state.best_epoch;
     result.best_f1 = state.best_f1;
+    result.rank = comm.rank();
+    result.ranks = comm.size();
     return result;
 }
 

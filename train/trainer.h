@@ -23,6 +23,14 @@
 //
 // Training F1 (for the curves) is computed from each step's own forward pass (train mode, with
 // augmentation), at chunk level.
+//
+// Data-parallel (started by `mpirun -np N gnet train ...`, train/communicator.h): every rank
+// builds the same model (same seed, or the same resumed files), reads its part of every epoch
+// (Loader rank/ranks) with `batch` samples per step, and averages its gradients with the others
+// in buckets during backward (train/gradient_reducer.h); batch-norm statistics stay per rank, as
+// in PyTorch DDP. Rank 0 alone locks and writes the run folder, validates, prints and decides
+// early stopping; the others wait for each epoch's commit. The loader's parts depend only on
+// (seed, epoch, ranks), so --resume works with any rank count.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +42,7 @@
 #include "kernels/adam.h"
 #include "nn/device.h"
 #include "train/dataset.h"
+#include "train/loader.h"
 #include "train/metrics.h"
 
 namespace gnet {
@@ -58,8 +67,10 @@ struct TrainOptions {
     bool tune_thresholds = false;
     PosWeightMode pos_weight = PosWeightMode::None;
     bool spec_augment = false;
-    int patience = 0;       // early stopping after this many epochs without improvement; 0 = off
-    int workers = 2;        // loader threads
+    int patience = 0;  // early stopping after this many epochs without improvement; 0 = off
+    int workers = 2;   // loader threads
+    WindowMode windows = WindowMode::Fixed;  // training samples (validation: always fixed)
+    int shuffle_buffer = 512;                // the streaming loader's, in samples
     bool progress = false;  // progress bar on stderr (the CLI sets it when stderr is a terminal)
     // Names (as in config.json: "batch", "lr", ...) of the options the user gave explicitly; on
     // --resume the run's own config.json supplies the others, and a given one that differs is a
@@ -101,6 +112,7 @@ struct TrainResult {
     int best_epoch = 0;
     double best_f1 = -1;
     bool stopped_early = false;
+    int rank = 0, ranks = 1;  // data-parallel: this process's rank; only rank 0 reports
 };
 
 // Trains as described above; epoch summaries go to `out` (one line each).
