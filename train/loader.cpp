@@ -1,6 +1,7 @@
 #include "train/loader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -48,6 +49,27 @@ std::vector<int> shuffled_order(int n, uint64_t seed, int epoch) {
     return order;
 }
 
+std::vector<int> weighted_order(const std::vector<double>& weights, uint64_t seed, int epoch) {
+    std::vector<double> cumulative(weights.size());
+    double sum = 0;
+    for (size_t i = 0; i < weights.size(); ++i) {
+        GNET_CHECK(weights[i] >= 0 && std::isfinite(weights[i]), "sample weights must be >= 0");
+        sum += weights[i];
+        cumulative[i] = sum;
+    }
+    GNET_CHECK(sum > 0, "sample weights sum to 0");
+    std::mt19937_64 rng(mix_seed(seed, uint64_t(epoch), 0x42414c414e4345ull));
+    std::vector<int> order(weights.size());
+    for (int& o : order) {
+        // 53 random bits -> [0, 1); then the first cumulative weight above u * sum.
+        const double u = double(rng() >> 11) * 0x1.0p-53 * sum;
+        const size_t i =
+            size_t(std::upper_bound(cumulative.begin(), cumulative.end(), u) - cumulative.begin());
+        o = int(std::min(i, weights.size() - 1));
+    }
+    return order;
+}
+
 void spec_augment(float* x, const SpecAugmentOptions& opt, uint64_t sample_seed) {
     std::mt19937_64 rng(sample_seed);
     for (int m = 0; m < opt.freq_masks; ++m) {
@@ -81,6 +103,8 @@ Loader::Loader(const PreparedData& data, std::vector<int> chunks, LoaderOptions 
     GNET_CHECK(opt_.workers > 0 && opt_.prefetch > 0, "loader needs at least one worker and slot");
     for (int c : chunks_)
         GNET_CHECK(c >= 0 && c < data_.num_chunks(), "loader chunk index out of range");
+    GNET_CHECK(opt_.sample_weights.empty() || opt_.sample_weights.size() == chunks_.size(),
+               "loader: one sample weight per chunk is needed");
     const size_t x_floats = size_t(opt_.batch) * kChunkFloats;
     const size_t y_floats = size_t(opt_.batch) * size_t(data_.num_genres());
     for (int s = 0; s < opt_.prefetch; ++s) {
@@ -110,7 +134,11 @@ int Loader::batches_per_epoch() const {
 
 std::vector<int> Loader::epoch_order(int epoch) const {
     std::vector<int> order = chunks_;
-    if (opt_.shuffle) {
+    if (!opt_.sample_weights.empty()) {
+        std::vector<int> draw = weighted_order(opt_.sample_weights, opt_.seed, epoch);
+        for (size_t i = 0; i < draw.size(); ++i)
+            order[i] = chunks_[size_t(draw[i])];
+    } else if (opt_.shuffle) {
         std::vector<int> perm = shuffled_order(size(), opt_.seed, epoch);
         for (size_t i = 0; i < perm.size(); ++i)
             order[i] = chunks_[size_t(perm[i])];

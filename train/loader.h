@@ -3,7 +3,9 @@
 // - Order: epoch e visits the chunks in shuffled_order(n, seed, e) (or as given, shuffle off), a
 //   pure function of (seed, epoch): resuming at epoch e needs no saved loader state. The last
 //   batch of an epoch is smaller when the batch size does not divide the count; every chunk is
-//   visited exactly once per epoch.
+//   visited exactly once per epoch. With `sample_weights` (one per chunk of the subset), an epoch
+//   is instead as many draws WITH replacement, chunk i with probability w_i / sum(w) (balanced
+//   sampling: rare genres are seen more often), also a pure function of (seed, epoch).
 // - Memory: `prefetch` batch slots (x (n, 1, 128, 431) and y (n, G), float32), page-locked
 //   (PinnedBuffer) when `pinned`, so host->device copies from them run at full bandwidth and could
 //   be asynchronous; plain host memory otherwise. Workers fill the next batches while the caller
@@ -45,6 +47,7 @@ struct LoaderOptions {
     bool pinned = false;
     bool spec_augment = false;
     SpecAugmentOptions augment;
+    std::vector<double> sample_weights;  // empty: every chunk once per epoch; else see above
 };
 
 struct Batch {
@@ -58,6 +61,10 @@ struct Batch {
 // 0..n-1 shuffled by Fisher-Yates driven by std::mt19937_64 seeded from (seed, epoch); the same on
 // every standard library (no std::uniform_int_distribution).
 std::vector<int> shuffled_order(int n, uint64_t seed, int epoch);
+
+// n indices in [0, weights.size()) drawn with replacement, index i with probability
+// weights[i] / sum; a pure function of (weights, seed, epoch). Weights must be >= 0, sum > 0.
+std::vector<int> weighted_order(const std::vector<double>& weights, uint64_t seed, int epoch);
 
 // Applies SpecAugment to one (128, 431) spectrogram in place with the given generator seed.
 void spec_augment(float* x, const SpecAugmentOptions& opt, uint64_t sample_seed);
