@@ -330,3 +330,61 @@ TEST_CASE("frozen backbone: a train step changes fc only; features are fc's inpu
     m.train_step(x, y, nullptr, adam);
     CHECK(tensor(m.state_dict(), "conv1.weight").f32 != tensor(s0, "conv1.weight").f32);
 }
+
+TEST_CASE(
+    "train --init: the head is kept for the same genres and re-initialised for others; the "
+    "backbone frozen for the first epoch") {
+    TempDir tmp;
+    auto data = [&](const std::string& name, std::vector<std::string> genres) {
+        SyntheticDataOptions so;
+        so.genres = std::move(genres);
+        so.train_tracks = 2;
+        so.val_tracks = 2;
+        so.chunks_per_track = 1;
+        write_synthetic_prepared(tmp.file(name), so);
+        return tmp.file(name);
+    };
+    auto options = [&](const std::string& d, const std::string& out, int epochs) {
+        TrainOptions o;
+        o.data_dir = d;
+        o.out_dir = tmp.file(out);
+        o.epochs = epochs;
+        o.batch = 2;
+        o.seed = 1;
+        o.device = Device::CPU;
+        return o;
+    };
+    const std::string a = data("a", {"rock", "jazz"}), b = data("b", {"metal", "jazz"});
+    std::ostringstream log;
+    train(options(a, "base", 1), log);
+    const std::string base = tmp.file("base/best.safetensors");
+
+    TrainOptions same = options(a, "same", 1);
+    same.init = base;
+    TrainResult rs = train(same, log);
+    CHECK(rs.init_summary.find("head (fc): kept: the same 2 genres") != std::string::npos);
+
+    TrainOptions other = options(b, "other", 2);
+    other.init = base;
+    other.freeze_backbone_epochs = 1;
+    std::ostringstream olog;
+    TrainResult ro = train(other, olog);
+    INFO(olog.str());
+    CHECK(ro.init_summary.find("re-initialised: the genre set differs (new here: metal; only in "
+                               "the checkpoint: rock)") != std::string::npos);
+    CHECK(olog.str().find("epoch 1/2 (backbone frozen)") != std::string::npos);
+    CHECK(olog.str().find("epoch 2/2  lr") != std::string::npos);
+    // A run of one frozen epoch keeps the checkpoint's backbone weights as they were.
+    TrainOptions frozen = options(b, "frozen", 1);
+    frozen.init = base;
+    frozen.freeze_backbone_epochs = 1;
+    train(frozen, log);
+    const StFile s0 = safetensors_read(base),
+                 s1 = safetensors_read(tmp.file("frozen/last.safetensors"));
+    CHECK(tensor(s1, "layer2.1.conv1.weight").f32 == tensor(s0, "layer2.1.conv1.weight").f32);
+    CHECK(tensor(s1, "conv1.weight").f32 == tensor(s0, "conv1.weight").f32);
+
+    TrainOptions no_init = options(b, "bad", 1);
+    no_init.freeze_backbone_epochs = 1;
+    CHECK_THROWS_AS(train(no_init, log), UsageError);
+}
