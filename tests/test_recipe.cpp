@@ -12,6 +12,7 @@
 
 #include "kernels/error.h"
 #include "nn/checkpoint.h"
+#include "nn/json.h"
 #include "nn/resnet18.h"
 #include "nn/safetensors.h"
 #include "tests/helpers.h"
@@ -387,4 +388,37 @@ TEST_CASE(
     TrainOptions no_init = options(b, "bad", 1);
     no_init.freeze_backbone_epochs = 1;
     CHECK_THROWS_AS(train(no_init, log), UsageError);
+}
+
+TEST_CASE("gnet train --recipe bare: every lever off, explicit options still apply") {
+    TempDir tmp;
+    SyntheticDataOptions so;
+    so.genres = {"rock", "jazz"};
+    so.train_tracks = 2;
+    so.val_tracks = 2;
+    so.chunks_per_track = 1;
+    write_synthetic_prepared(tmp.file("d"), so);
+    const std::string common = "train --data '" + tmp.file("d") + "' --batch 2 --device cpu ";
+    auto r = test::run_gnet(common + "--out '" + tmp.file("bare") +
+                            "' --epochs 1 --recipe bare --spec-augment");
+    INFO(r.out, r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("selection score (val track mAP)") != std::string::npos);
+    Json c = json_parse(test::read_text(tmp.file("bare/config.json")));
+    CHECK(c.at("optimizer") == "adam");
+    CHECK(c.at("schedule") == "constant");
+    CHECK(c.at("weight_decay").get<double>() == 0.0);
+    CHECK(c.at("warmup_epochs").get<double>() == 0.0);
+    CHECK(c.at("pos_weight") == "none");
+    CHECK(c.at("thresholds") == "fixed");
+    CHECK(c.at("spec_augment") == true);  // given explicitly
+    CHECK(c.at("ema").get<double>() == 0.0);
+    CHECK(c.at("select") == "map");
+    auto resumed = test::run_gnet(common + "--out '" + tmp.file("bare") +
+                                  "' --epochs 2 --recipe bare --resume");
+    CHECK(resumed.exit_code == 2);
+    CHECK(resumed.err.find("--recipe") != std::string::npos);
+    auto both = test::run_gnet(common + "--out '" + tmp.file("x") +
+                               "' --tune-thresholds --thresholds global");
+    CHECK(both.exit_code == 2);
 }
