@@ -173,7 +173,7 @@ void register_train(CLI::App& app, Context&) {
     cmd->add_flag("--spec-augment,!--no-spec-augment", args->opt.spec_augment,
                   "Random time and frequency masks on training batches (default on)");
     cmd->add_option("--patience", args->opt.patience,
-                    "Stop after N epochs without a better validation F1 (0 = never)")
+                    "Stop after N epochs without a better selection score (0 = never)")
         ->check(non_negative_integer())
         ->capture_default_str();
     cmd->add_option("--workers", args->opt.workers, "Data loading threads")
@@ -184,7 +184,7 @@ void register_train(CLI::App& app, Context&) {
         "  gnet train --data data --out runs/a --epochs 30 --batch 32\n"
         "  gnet train --data data --out runs/a --epochs 40 --resume      continue to epoch 40\n"
         "  gnet train --data data --out runs/b --recipe bare              every lever off\n"
-        "  gnet train --data data --out runs/c --mixup 0 --ema 0          the default without two\n"
+        "  gnet train --data data --out runs/c --mixup 0.2 --ema 0.99     the default plus two\n"
         "  gnet train --data new --out runs/t --init runs/a/best.safetensors "
         "--freeze-backbone-epochs 2");
     cmd->callback([args, cmd] { run_train(*args, *cmd); });
