@@ -5,7 +5,10 @@
 //         fast CPU backend (impl "fast": Winograd F(4x4,3x3) or packed GEMM, kernels/
 //         conv2d_cpu_fast.cpp), checked against the twin relative to the output range first.
 //   GPU:  gnet's implicit-GEMM kernels against cuDNN's fastest FP32 algorithm (cudnnFind*, FMA
-//         math: no TF32), cudaEvent timing with L2 flushed between repeats.
+//         math: no TF32), cudaEvent timing with L2 flushed between repeats; and the bf16
+//         tensor-core kernels (ops conv2d_*_bf16, NHWC, kernels/conv2d_bf16.h) against cuDNN's
+//         fastest in the same precision (bf16 NHWC operands, float accumulation, tensor-op math;
+//         cuDNN's dw is bf16, gnet's the float32 master gradient).
 // Every implementation is validated before it is timed (CPU baseline and GPU kernels against the
 // CPU twin). Rate: GFLOP/s = 2*N*OC*OH*OW*C*KH*KW / t (the same count for all three passes).
 // Without a usable GPU the GPU part is skipped with a note.
@@ -16,10 +19,12 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bench/harness.h"
 #include "kernels/conv2d.h"
+#include "kernels/conv2d_bf16.h"
 #include "kernels/gemm_cpu_fast.h"
 #include "nn/device.h"
 
@@ -419,6 +424,197 @@ void bench_gpu(const Options& o, const Conv2dParams& p, const std::string& shape
     GNET_CUDA_CHECK(cudaStreamSynchronize(stream));
     GNET_CUDA_CHECK(cudaStreamDestroy(stream));
 }
+
+// NCHW (or OIHW) float -> NHWC (OHWI) bf16, and NHWC bf16 / float -> NCHW float.
+std::vector<Bf16> to_nhwc_bf16(const std::vector<float>& v, int n, int c, int h, int w) {
+    std::vector<Bf16> out(v.size());
+    for (int i = 0; i < n; ++i)
+        for (int ch = 0; ch < c; ++ch)
+            for (int y = 0; y < h; ++y)
+                for (int x = 0; x < w; ++x)
+                    out[((size_t(i) * h + y) * w + x) * c + ch] =
+                        to_bf16(v[((size_t(i) * c + ch) * h + y) * w + x]);
+    return out;
+}
+template <class T>
+std::vector<float> to_nchw_float(const std::vector<T>& v, int n, int c, int h, int w) {
+    std::vector<float> out(v.size());
+    for (int i = 0; i < n; ++i)
+        for (int ch = 0; ch < c; ++ch)
+            for (int y = 0; y < h; ++y)
+                for (int x = 0; x < w; ++x) {
+                    const T e = v[((size_t(i) * h + y) * w + x) * c + ch];
+                    float f;
+                    if constexpr (std::is_same_v<T, Bf16>)
+                        f = to_float(e);
+                    else
+                        f = e;
+                    out[((size_t(i) * c + ch) * h + y) * w + x] = f;
+                }
+    return out;
+}
+
+template <class T>
+struct Typed {
+    DeviceBuffer buf;
+    size_t count;
+    explicit Typed(const std::vector<T>& v) : buf(v.size() * sizeof(T)), count(v.size()) {
+        GNET_CUDA_CHECK(
+            cudaMemcpy(buf.data(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    }
+    explicit Typed(size_t n) : buf(n * sizeof(T)), count(n) {}
+    T* ptr() const { return buf.as<T>(); }
+    std::vector<T> host() const {
+        std::vector<T> v(count);
+        GNET_CUDA_CHECK(
+            cudaMemcpy(v.data(), buf.data(), count * sizeof(T), cudaMemcpyDeviceToHost));
+        return v;
+    }
+};
+
+// bf16 operands against the float32 reference of the unrounded ones: within a few bf16 roundings
+// of the output range.
+bool close_for_bf16(const std::vector<float>& got, const std::vector<float>& ref,
+                    std::string* why) {
+    double scale = 1e-6;
+    for (float r : ref)
+        scale = std::max(scale, double(std::fabs(r)));
+    for (size_t i = 0; i < ref.size(); ++i)
+        if (!(std::fabs(double(got[i]) - ref[i]) <= 2e-2 * scale)) {
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "mismatch at %zu: got %.7g ref %.7g", i, got[i], ref[i]);
+            *why = buf;
+            return false;
+        }
+    return true;
+}
+
+void bench_gpu_bf16(const Options& o, const Conv2dParams& p, const std::string& shape,
+                    const Tensors& t, Report& report) {
+    if (!gpu::bf16_supported()) {
+        report.note("bf16 " + shape +
+                    ": this GPU has no bf16 tensor cores (sm_80 or later); skipped");
+        return;
+    }
+    cudaStream_t stream;
+    GNET_CUDA_CHECK(cudaStreamCreate(&stream));
+    Typed<Bf16> x(to_nhwc_bf16(t.x, p.N, p.C, p.H, p.W)),
+        w(to_nhwc_bf16(t.w, p.OC, p.C, p.KH, p.KW)), dy(to_nhwc_bf16(t.dy, p.N, p.OC, p.OH, p.OW)),
+        y(size_t(p.y_size())), dx(size_t(p.x_size())), wt(size_t(p.w_size()));
+    Typed<float> dw(size_t(p.w_size()));
+    const size_t wws_bytes = gpu::conv2d_bf16_backward_weight_workspace_bytes(p);
+    DeviceBuffer wws = wws_bytes ? DeviceBuffer(wws_bytes) : DeviceBuffer();
+    gpu::conv2d_bf16_ihwo(p, w.ptr(), wt.ptr(), stream);
+    std::string why;
+    auto validate_and_time = [&](const char* op, auto host_nchw, const std::vector<float>& ref,
+                                 auto&& fn) {
+        fn(stream);
+        GNET_CUDA_CHECK(cudaStreamSynchronize(stream));
+        if (!close_for_bf16(host_nchw(), ref, &why)) {
+            report.note(std::string(op) + " " + shape + ": gnet bf16 disagrees with the float32 " +
+                        "CPU twin (" + why + "); not timed");
+            return;
+        }
+        add_result(report, op, shape, "cuda", "gnet", time_gpu(fn, stream, o.warmup, o.repeats),
+                   p.flops());
+    };
+    const bool fwd = o.wants("conv2d_forward_bf16"), bwd_d = o.wants("conv2d_backward_data_bf16"),
+               bwd_w = o.wants("conv2d_backward_weight_bf16");
+    if (fwd)
+        validate_and_time(
+            "conv2d_forward_bf16", [&] { return to_nchw_float(y.host(), p.N, p.OC, p.OH, p.OW); },
+            t.y,
+            [&](cudaStream_t s) {
+                gpu::conv2d_bf16_forward(p, x.ptr(), w.ptr(), y.ptr(), nullptr, nullptr, s);
+            });
+    if (bwd_d)
+        validate_and_time(
+            "conv2d_backward_data_bf16",
+            [&] { return to_nchw_float(dx.host(), p.N, p.C, p.H, p.W); }, t.dx,
+            [&](cudaStream_t s) {
+                gpu::conv2d_bf16_backward_data(p, dy.ptr(), wt.ptr(), dx.ptr(), s);
+            });
+    if (bwd_w)
+        validate_and_time(
+            "conv2d_backward_weight_bf16",
+            [&] { return to_nchw_float(dw.host(), p.OC, p.C, p.KH, p.KW); }, t.dw,
+            [&](cudaStream_t s) {
+                gpu::conv2d_bf16_backward_weight(p, x.ptr(), dy.ptr(), dw.ptr(), Accum::Overwrite,
+                                                 wws.data(), s);
+            });
+
+#if GNET_HAVE_CUDNN
+    cudnnHandle_t handle = nullptr;
+    cudnnTensorDescriptor_t xd = nullptr, yd = nullptr;
+    cudnnFilterDescriptor_t wd = nullptr;
+    cudnnConvolutionDescriptor_t cd = nullptr;
+    GNET_CUDNN_CHECK(cudnnCreate(&handle));
+    GNET_CUDNN_CHECK(cudnnSetStream(handle, stream));
+    GNET_CUDNN_CHECK(cudnnCreateTensorDescriptor(&xd));
+    GNET_CUDNN_CHECK(cudnnCreateTensorDescriptor(&yd));
+    GNET_CUDNN_CHECK(cudnnCreateFilterDescriptor(&wd));
+    GNET_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cd));
+    GNET_CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_BFLOAT16, p.N, p.C, p.H, p.W));
+    GNET_CUDNN_CHECK(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NHWC, CUDNN_DATA_BFLOAT16, p.N,
+                                                p.OC, p.OH, p.OW));
+    GNET_CUDNN_CHECK(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NHWC, p.OC,
+                                                p.C, p.KH, p.KW));
+    GNET_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cd, p.pad, p.pad, p.stride, p.stride, 1, 1,
+                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    GNET_CUDNN_CHECK(cudnnSetConvolutionMathType(cd, CUDNN_TENSOR_OP_MATH));
+    Typed<Bf16> dw16(size_t(p.w_size()));
+    const float one = 1.f, zero = 0.f;
+    constexpr int kAlgos = 16;
+    int found = 0;
+    auto timed = [&](const char* op, size_t memory, int algo, auto&& call) {
+        DeviceBuffer cws = memory ? DeviceBuffer(memory) : DeviceBuffer();
+        add_result(report, op, shape, "cuda", "cudnn",
+                   time_gpu([&](cudaStream_t) { call(cws.data()); }, stream, o.warmup, o.repeats),
+                   p.flops(), "algo " + std::to_string(algo));
+    };
+    if (fwd) {
+        cudnnConvolutionFwdAlgoPerf_t perf[kAlgos];
+        GNET_CUDNN_CHECK(
+            cudnnFindConvolutionForwardAlgorithm(handle, xd, wd, cd, yd, kAlgos, &found, perf));
+        if (const auto* b = best(perf, found))
+            timed("conv2d_forward_bf16", b->memory, int(b->algo), [&](void* ws) {
+                GNET_CUDNN_CHECK(cudnnConvolutionForward(handle, &one, xd, x.ptr(), wd, w.ptr(), cd,
+                                                         b->algo, ws, b->memory, &zero, yd,
+                                                         y.ptr()));
+            });
+    }
+    if (bwd_d) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[kAlgos];
+        GNET_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle, wd, yd, cd, xd, kAlgos,
+                                                                   &found, perf));
+        if (const auto* b = best(perf, found))
+            timed("conv2d_backward_data_bf16", b->memory, int(b->algo), [&](void* ws) {
+                GNET_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &one, wd, w.ptr(), yd,
+                                                              dy.ptr(), cd, b->algo, ws, b->memory,
+                                                              &zero, xd, dx.ptr()));
+            });
+    }
+    if (bwd_w) {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[kAlgos];
+        GNET_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle, xd, yd, cd, wd, kAlgos,
+                                                                     &found, perf));
+        if (const auto* b = best(perf, found))
+            timed("conv2d_backward_weight_bf16", b->memory, int(b->algo), [&](void* ws) {
+                GNET_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, &one, xd, x.ptr(), yd,
+                                                                dy.ptr(), cd, b->algo, ws,
+                                                                b->memory, &zero, wd, dw16.ptr()));
+            });
+    }
+    cudnnDestroyConvolutionDescriptor(cd);
+    cudnnDestroyFilterDescriptor(wd);
+    cudnnDestroyTensorDescriptor(yd);
+    cudnnDestroyTensorDescriptor(xd);
+    cudnnDestroy(handle);
+#endif
+    GNET_CUDA_CHECK(cudaStreamSynchronize(stream));
+    GNET_CUDA_CHECK(cudaStreamDestroy(stream));
+}
 #endif
 
 }  // namespace
@@ -428,8 +624,9 @@ int main(int argc, char** argv) {
         argc, argv,
         "bench_conv2d: ResNet18 conv shapes (input 1x128x431), forward / backward_data / "
         "backward_weight.\nCPU: gnet twin vs plain OpenBLAS (at most 1 warm-up and 5 repeats); "
-        "GPU: gnet kernels vs cuDNN's fastest FP32 algorithm.\nOps: conv2d_forward, "
-        "conv2d_backward_data, conv2d_backward_weight. --quick uses batch 2.");
+        "GPU: gnet kernels vs cuDNN's fastest algorithm in the same precision.\nOps: "
+        "conv2d_forward, conv2d_backward_data, conv2d_backward_weight (float32) and the same with "
+        "_bf16 (tensor cores, NHWC). --quick uses batch 2.");
     const int batch = o.quick ? 2 : o.batch;
     const bool want_cpu = o.device == "cpu" || o.device == "auto";
     bool want_gpu = o.device == "cuda" || o.device == "auto";
@@ -458,7 +655,10 @@ int main(int argc, char** argv) {
             seed += 3;
             if (want_cpu) bench_cpu(o, p, shape, t, report);
 #if GNET_HAVE_CUDA
-            if (want_gpu) bench_gpu(o, p, shape, t, report);
+            if (want_gpu) {
+                bench_gpu(o, p, shape, t, report);
+                bench_gpu_bf16(o, p, shape, t, report);
+            }
 #endif
             std::fprintf(stderr, "done: %s\n", shape.c_str());
         }

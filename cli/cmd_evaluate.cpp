@@ -36,6 +36,7 @@ void register_evaluate(CLI::App& app, Context&) {
         ->check(positive_integer())
         ->capture_default_str();
     add_device_option(*cmd, args->device);
+    add_precision_option(*cmd);
     cmd->footer(
         "Examples:\n"
         "  gnet evaluate --data data --model runs/a/best.safetensors\n"

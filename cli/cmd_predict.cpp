@@ -126,6 +126,7 @@ void register_predict(CLI::App& app, Context& ctx) {
         ->check(non_negative_integer())
         ->capture_default_str();
     add_device_option(*cmd, a->device);
+    add_precision_option(*cmd);
     cmd->footer(
         "Examples:\n"
         "  gnet predict song.mp3 --model run/best.safetensors\n"

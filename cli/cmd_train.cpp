@@ -154,6 +154,7 @@ void register_train(CLI::App& app, Context&) {
                   "(from its config.json; only --epochs, --workers, --device and --patience may "
                   "change)");
     add_device_option(*cmd, args->device);
+    add_precision_option(*cmd);
     cmd->add_option("--thresholds", args->thresholds,
                     "Decision thresholds stored in the checkpoints: fixed (0.5), global (one "
                     "tuned for all genres), per-genre (each tuned), auto (per genre where "

@@ -33,5 +33,7 @@ CLI::Validator non_negative_real();
 
 // The --device option every command shares: auto | cpu | cuda.
 void add_device_option(CLI::App& cmd, std::string& device);
+// --precision auto|bf16|fp32 (nn/network.h: Precision), for the commands that build a model.
+void add_precision_option(CLI::App& cmd);
 
 }  // namespace gnet::cli

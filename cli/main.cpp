@@ -11,6 +11,7 @@
 #include "build_info.h"
 #include "cli/commands.h"
 #include "kernels/error.h"
+#include "nn/network.h"
 #include "train/interrupt.h"
 
 namespace gnet::cli {
@@ -48,6 +49,15 @@ void add_device_option(CLI::App& cmd, std::string& device) {
                    "auto (CUDA when a usable GPU is present, else CPU), cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda", "gpu"}))
         ->capture_default_str();
+}
+
+void add_precision_option(CLI::App& cmd) {
+    cmd.add_option_function<std::string>(
+           "--precision", [](const std::string& v) { set_precision_choice(parse_precision(v)); },
+           "auto (bf16 tensor cores on a GPU that has them, else fp32), bf16 or fp32; on the CPU "
+           "bf16 runs the slow bf16-faithful twins")
+        ->check(CLI::IsMember({"auto", "bf16", "fp32"}))
+        ->default_str("auto");
 }
 
 }  // namespace gnet::cli

@@ -155,6 +155,15 @@ struct Lane {
     const void* stack_bottom = nullptr;  // the fiber's stack (for AddressSanitizer)
     size_t stack_size = 0;
     void* fake_stack = nullptr;
+    // cp.async copies issued and not yet waited for (performed by cp_async_wait, see engine.h).
+    struct AsyncCopy {
+        void* dst;
+        const void* src;
+        unsigned bytes, src_bytes;
+        unsigned group;  // the commit group it belongs to (committed_groups when still open)
+    };
+    std::vector<AsyncCopy> async;
+    unsigned committed_groups = 0;
 };
 
 // One per host thread that runs blocks: its fibers (reused from block to block, so a block costs
@@ -374,6 +383,8 @@ void run_block(Worker& w, const LaunchRequest& r, const Schedule& sched, uint64_
         l.linear = i;
         l.tid = uint3{i % r.block.x, (i / r.block.x) % r.block.y, i / (r.block.x * r.block.y)};
         l.state = LaneState::Runnable;
+        l.async.clear();  // copies a thread of the last block never waited for are dropped
+        l.committed_groups = 0;
         b.warps[i / 32].present |= 1u << (i % 32);
     }
     w.block = &b;
@@ -723,6 +734,48 @@ void warp_collective(const char* kind, unsigned mask, WarpIo* io, WarpComplete c
         l.state = LaneState::AtWarp;
     }
     yield();
+}
+
+void kernel_fault(const char* what) {
+    fault(what);
+}
+
+void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes) {
+    current_block();
+    if (bytes != 4 && bytes != 8 && bytes != 16)
+        fault("cp.async of " + std::to_string(bytes) + " bytes (4, 8 or 16)");
+    if (src_bytes > bytes)
+        fault("cp.async: source size " + std::to_string(src_bytes) + " exceeds the copy size " +
+              std::to_string(bytes));
+    if (reinterpret_cast<uintptr_t>(dst) % bytes ||
+        (src_bytes && reinterpret_cast<uintptr_t>(src) % bytes))
+        fault("cp.async of " + std::to_string(bytes) +
+              " bytes between addresses not aligned to it");
+    Lane& l = *tls_lane;
+    l.async.push_back(Lane::AsyncCopy{dst, src, bytes, src_bytes, l.committed_groups});
+}
+
+void cp_async_commit() {
+    current_block();
+    ++tls_lane->committed_groups;
+}
+
+void cp_async_wait(unsigned pending_groups) {
+    current_block();
+    Lane& l = *tls_lane;
+    // Complete every copy of the committed groups but the newest `pending_groups`.
+    const unsigned done =
+        l.committed_groups > pending_groups ? l.committed_groups - pending_groups : 0;
+    size_t kept = 0;
+    for (const Lane::AsyncCopy& c : l.async) {
+        if (c.group < done) {
+            std::memcpy(c.dst, c.src, c.src_bytes);
+            std::memset(static_cast<unsigned char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
+        } else {
+            l.async[kept++] = c;
+        }
+    }
+    l.async.resize(kept);
 }
 
 void complete_ballot(WarpIo* const lanes[32], unsigned mask, const void*) {

@@ -30,8 +30,9 @@ __device__ __forceinline__ void adam1(const AdamArgs& a, float& w, float g, floa
     w = w - a.s.step_size * (m / denom);
 }
 
+// copy: null, or the bf16 copy of param written in the same pass (the mixed-precision path).
 __global__ void adam_step_kernel(AdamArgs a, int64_t n, float* param, const float* grad, float* m,
-                                 float* v, bool vec) {
+                                 float* v, bool vec, Bf16* copy) {
     const int64_t stride = int64_t(gridDim.x) * blockDim.x;
     const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     int64_t done = 0;
@@ -49,11 +50,19 @@ __global__ void adam_step_kernel(AdamArgs a, int64_t n, float* param, const floa
             reinterpret_cast<float4*>(param)[i] = w;
             reinterpret_cast<float4*>(m)[i] = mm;
             reinterpret_cast<float4*>(v)[i] = vv;
+            if (copy) {
+                copy[4 * i] = to_bf16(w.x);
+                copy[4 * i + 1] = to_bf16(w.y);
+                copy[4 * i + 2] = to_bf16(w.z);
+                copy[4 * i + 3] = to_bf16(w.w);
+            }
         }
         done = n4 * 4;
     }
-    for (int64_t i = done + first; i < n; i += stride)
+    for (int64_t i = done + first; i < n; i += stride) {
         adam1(a, param[i], grad[i], m[i], v[i]);
+        if (copy) copy[i] = to_bf16(param[i]);
+    }
 }
 
 bool aligned16(const void* p) {
@@ -70,7 +79,20 @@ void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, 
     const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
     const int blocks =
         int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
-    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a, n, param, grad, m, v, vec);
+    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a, n, param, grad, m, v, vec,
+                             static_cast<Bf16*>(nullptr));
+}
+
+void adam_step_bf16(const AdamParams& p, int64_t n, float* param, const float* grad, float* m,
+                    float* v, Bf16* param_bf16, Stream stream) {
+    GNET_CHECK(n >= 0, "gpu::adam_step_bf16: negative size");
+    GNET_CHECK(param_bf16 != nullptr, "gpu::adam_step_bf16: no bf16 copy to write");
+    const AdamArgs a{AdamScalars::make(p), p.beta1, p.beta2, 1.f - p.beta1, 1.f - p.beta2, p.eps};
+    if (n == 0) return;
+    const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
+    const int blocks =
+        int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
+    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a, n, param, grad, m, v, vec, param_bf16);
 }
 
 }  // namespace gnet::gpu

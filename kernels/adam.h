@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "kernels/bf16.h"
+
 struct CUstream_st;
 
 namespace gnet {
@@ -34,8 +36,13 @@ struct AdamScalars {
     static AdamScalars make(const AdamParams& p);  // checks p (an Error when out of range)
 };
 
+// adam_step_bf16: the mixed-precision path's update, adam_step on the float32 master weights and,
+// in the same pass, param_bf16[i] = bf16(param[i]) (round to nearest even), the copy the
+// tensor-core kernels read.
 namespace cpu {
 void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m, float* v);
+void adam_step_bf16(const AdamParams& p, int64_t n, float* param, const float* grad, float* m,
+                    float* v, Bf16* param_bf16);
 }  // namespace cpu
 
 // Fast CPU backend (adam_cpu_fast.cpp): the same formula, vectorised, on the worker pool.
@@ -46,6 +53,8 @@ void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, 
 namespace gpu {
 void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, float* m, float* v,
                Stream stream);
+void adam_step_bf16(const AdamParams& p, int64_t n, float* param, const float* grad, float* m,
+                    float* v, Bf16* param_bf16, Stream stream);
 }  // namespace gpu
 
 }  // namespace gnet

@@ -41,5 +41,12 @@ void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, 
     }
 }
 
+void adam_step_bf16(const AdamParams& p, int64_t n, float* param, const float* grad, float* m,
+                    float* v, Bf16* param_bf16) {
+    adam_step(p, n, param, grad, m, v);
+    for (int64_t i = 0; i < n; ++i)
+        param_bf16[i] = to_bf16(param[i]);
+}
+
 }  // namespace cpu
 }  // namespace gnet

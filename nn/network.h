@@ -18,6 +18,21 @@ namespace gnet {
 struct ResNet18Config;
 enum class Mode { Train, Eval };
 
+// Which arithmetic a model runs in (ResNet18Config::precision):
+//   Fp32  ResNet18: float32 everywhere (the verification path; on the CPU the fast backend)
+//   Bf16  ResNet18Bf16: bf16 tensor cores, float32 master weights (nn/resnet18_bf16.h); on the
+//         CPU the bf16-faithful twins (plain loops: slow, for checking quality without a GPU)
+//   Auto  Bf16 on a GPU with bf16 tensor cores (sm_80 or later), Fp32 otherwise
+enum class Precision { Auto, Fp32, Bf16 };
+Precision parse_precision(const std::string& text);  // "auto", "fp32", "bf16"; else an Error
+const char* precision_name(Precision p);
+// The choice `--precision` made for this process; make_network uses it for configs left at Auto.
+void set_precision_choice(Precision p);
+Precision precision_choice();
+// What `wanted` (Auto: precision_choice(), then the device) resolves to on `device`; an Error
+// for Bf16 on a GPU without bf16 tensor cores.
+Precision resolve_precision(Precision wanted, Device device);
+
 class Network {
   public:
     virtual ~Network() = default;
@@ -59,7 +74,8 @@ class Network {
     virtual void load_optimizer_state(const StFile& state, const std::string& source) = 0;
 };
 
-// The model `config` describes, on `device` (asynchronous work on `stream` for CUDA).
+// The model `config` describes (its precision resolved by resolve_precision), on `device`
+// (asynchronous work on `stream` for CUDA).
 std::unique_ptr<Network> make_network(const ResNet18Config& config, Device device,
                                       Stream stream = nullptr);
 

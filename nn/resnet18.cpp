@@ -764,8 +764,8 @@ StFile ResNet18::optimizer_state() const {
     return f;
 }
 
-void ResNet18::load_optimizer_state(const StFile& state, const std::string& source) {
-    require_training("load_optimizer_state");
+OptimizerMoments check_optimizer_state(const StFile& state, const std::vector<StateEntry>& layout,
+                                       const std::string& source) {
     std::map<std::string, const StTensor*> by_name;
     for (const StTensor& t : state.tensors)
         by_name[t.name] = &t;
@@ -780,21 +780,30 @@ void ResNet18::load_optimizer_state(const StFile& state, const std::string& sour
         by_name.erase(it);
         return &t;
     };
-    std::vector<std::pair<const StTensor*, const StTensor*>> moments;
-    for (const StateEntry& e : layout_)
+    OptimizerMoments out;
+    for (const StateEntry& e : layout)
         if (e.kind == StateKind::Parameter)
-            moments.push_back({take("exp_avg." + e.name, StDtype::F32, e.shape),
-                               take("exp_avg_sq." + e.name, StDtype::F32, e.shape)});
+            out.moments.push_back({take("exp_avg." + e.name, StDtype::F32, e.shape),
+                                   take("exp_avg_sq." + e.name, StDtype::F32, e.shape)});
     const StTensor* step = take("step", StDtype::I64, {});
     if (!by_name.empty())
         throw Error(source + ": unexpected tensor '" + by_name.begin()->first +
                     "' in the optimizer state");
     GNET_CHECK(step->i64[0] >= 0, source + ": negative Adam step count");
-    for (size_t p = 0; p < moments.size(); ++p) {
-        adam_m_.tensor(param_slots_[p]).copy_from_host(moments[p].first->f32.data(), exec_.stream);
-        adam_v_.tensor(param_slots_[p]).copy_from_host(moments[p].second->f32.data(), exec_.stream);
+    out.step = step->i64[0];
+    return out;
+}
+
+void ResNet18::load_optimizer_state(const StFile& state, const std::string& source) {
+    require_training("load_optimizer_state");
+    const OptimizerMoments checked = check_optimizer_state(state, layout_, source);
+    for (size_t p = 0; p < checked.moments.size(); ++p) {
+        adam_m_.tensor(param_slots_[p])
+            .copy_from_host(checked.moments[p].first->f32.data(), exec_.stream);
+        adam_v_.tensor(param_slots_[p])
+            .copy_from_host(checked.moments[p].second->f32.data(), exec_.stream);
     }
-    adam_steps_ = step->i64[0];
+    adam_steps_ = checked.step;
     layer::synchronize(exec_);
 }
 

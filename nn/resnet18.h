@@ -49,8 +49,10 @@ namespace gnet {
 
 struct ResNet18Config {
     int num_genres = 10;  // G: fc outputs
-    int max_batch = 32;   // the arenas are planned for batches up to this size
-    int height = 128;     // input (N, 1, height, width): n_mels x frames
+    // make_network's choice of model (nn/network.h); ResNet18 itself is always float32.
+    Precision precision = Precision::Auto;
+    int max_batch = 32;  // the arenas are planned for batches up to this size
+    int height = 128;    // input (N, 1, height, width): n_mels x frames
     int width = 431;
     // torchvision's initialisation with this seed at construction; nullopt leaves the (zeroed)
     // arenas for load_state_dict / load_checkpoint to fill, skipping 11M random draws.
@@ -76,6 +78,16 @@ std::vector<StateEntry> resnet18_state_layout(int num_genres);
 // tensors in layout order.
 std::vector<const StTensor*> check_state_dict(const StFile& state, int num_genres,
                                               const std::string& source);
+
+// Checks an optimizer state (Network::optimizer_state's format) against a state layout: both
+// moments of every parameter with its shape, a non-negative "step", nothing else (an Error
+// naming the tensor and `source` otherwise). The moments in layout order, and the step.
+struct OptimizerMoments {
+    std::vector<std::pair<const StTensor*, const StTensor*>> moments;  // exp_avg, exp_avg_sq
+    int64_t step = 0;
+};
+OptimizerMoments check_optimizer_state(const StFile& state, const std::vector<StateEntry>& layout,
+                                       const std::string& source);
 
 class ResNet18 : public Network {
   public:

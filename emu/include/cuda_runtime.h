@@ -5,7 +5,7 @@
 //
 // Deliberate differences from nvcc's environment:
 //  - __CUDA_ARCH__ is not defined (there is one pass, for host and device alike); code that picks
-//    a device intrinsic tests GNET_DEVICE_INTRINSICS (kernels/common.h) instead, which the
+//    a device intrinsic tests GNET_DEVICE_CODE (kernels/common.h) instead, which the
 //    emulator sets, so the intrinsic paths are the ones that run here too.
 //  - `extern __shared__` cannot be emulated by a header: dynamic shared memory is declared with
 //    GNET_DYNAMIC_SHARED(type, name) (kernels/launch.cuh), which expands to it under nvcc.

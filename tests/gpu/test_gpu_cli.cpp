@@ -1,5 +1,6 @@
 // The device paths of the commands, end to end on tiny synthetic data: prepare, train, evaluate and
-// predict with --device cuda agree with --device cpu. The binary is the CLI built against the
+// predict with --device cuda agree with --device cpu (float32 on both), and the bf16 path (the
+// GPU default) trains and predicts close to them. The binary is the CLI built against the
 // library under test (on the emulated device: gnet-emu, a test build; on a GPU machine: gnet).
 //
 // Expected agreement: spectrograms to the GPU spectrogram test's tolerance; the first training
@@ -93,7 +94,7 @@ TEST_CASE("prepare, train, evaluate and predict on the GPU agree with the CPU" *
     for (const char* d : {"cpu", "cuda"})
         run_ok("train --data " + q(dir.file("data-cpu")) + " --out " +
                q(dir.file(std::string("run-") + d)) +
-               " --epochs 1 --batch 2 --seed 0 --workers 1 " + "--device " + d);
+               " --epochs 1 --batch 2 --seed 0 --workers 1 --precision fp32 --device " + d);
     const auto mc = csv_row(dir.file("run-cpu/metrics.csv"), 1);
     const auto mg = csv_row(dir.file("run-cuda/metrics.csv"), 1);
     for (const auto& [column, rel] :
@@ -112,14 +113,15 @@ TEST_CASE("prepare, train, evaluate and predict on the GPU agree with the CPU" *
     int k = 0;
     for (const char* d : {"cpu", "cuda"}) {
         const auto e = run_gnet("evaluate --data " + q(dir.file("data-cpu")) + " --model " +
-                                q(model) + " --device " + d);
+                                q(model) + " --precision fp32 --device " + d);
         INFO(e.err);
         REQUIRE(e.exit_code == 0);
         const size_t table = e.out.find("chunk level");  // the numbers after the header line
         REQUIRE(table != std::string::npos);
         metrics[k] = numbers_in(e.out.substr(table));
-        const auto p = run_gnet("predict " + q(music) + " --model " + q(model) +
-                                " --format csv --segments --device " + std::string(d));
+        const auto p =
+            run_gnet("predict " + q(music) + " --model " + q(model) +
+                     " --format csv --segments --precision fp32 --device " + std::string(d));
         INFO(p.err);
         REQUIRE(p.exit_code == 0);
         for (const auto& rec : gnet::csv_parse(p.out, "predict output")) {
@@ -133,4 +135,34 @@ TEST_CASE("prepare, train, evaluate and predict on the GPU agree with the CPU" *
     GNET_CHECK_CLOSE(metrics[1], metrics[0], kSameModel);
     REQUIRE(probs[0].size() >= 8 * 4);
     GNET_CHECK_CLOSE(probs[1], probs[0], kSameModel);
+
+    // bf16 (the default on a GPU with tensor cores): training runs and lands near the float32
+    // run; predict on the GPU agrees with the bf16 CPU twins, and loosely with float32.
+    run_ok("train --data " + q(dir.file("data-cpu")) + " --out " + q(dir.file("run-bf16")) +
+           " --epochs 1 --batch 2 --seed 0 --workers 1 --device cuda");
+    const auto mb = csv_row(dir.file("run-bf16/metrics.csv"), 1);
+    for (const char* column : {"train_loss", "val_loss"}) {
+        CAPTURE(column);
+        const double c = std::stod(mc.at(column)), b = std::stod(mb.at(column));
+        CAPTURE(b);
+        CHECK(std::isfinite(b));
+        CHECK(std::fabs(b - c) <= 0.25 * std::fabs(c));
+    }
+    std::vector<double> bf16_probs[2];
+    k = 0;
+    for (const char* d : {"cpu", "cuda"}) {
+        const auto p =
+            run_gnet("predict " + q(music) + " --model " + q(model) +
+                     " --format csv --segments --precision bf16 --device " + std::string(d));
+        INFO(p.err);
+        REQUIRE(p.exit_code == 0);
+        for (const auto& rec : gnet::csv_parse(p.out, "predict output")) {
+            if (rec.line == 1) continue;
+            for (size_t c = 6; c < rec.fields.size(); ++c)
+                bf16_probs[k].push_back(std::stod(rec.fields[c]));
+        }
+        ++k;
+    }
+    GNET_CHECK_CLOSE(bf16_probs[1], bf16_probs[0], (Tolerance{1e-2, 2e-2}));
+    GNET_CHECK_CLOSE(bf16_probs[1], probs[0], (Tolerance{5e-2, 5e-2}));
 }

@@ -39,6 +39,8 @@ extern thread_local const uint3* tls_thread_idx;  // null outside a kernel
 extern thread_local const BlockContext* tls_block;
 
 [[noreturn]] void outside_kernel(const char* what);
+// Stops the calling thread's kernel with an error naming the kernel, block and thread.
+[[noreturn]] void kernel_fault(const char* what);
 
 inline const uint3& thread_idx() {
     if (!tls_thread_idx) outside_kernel("threadIdx");
@@ -73,6 +75,15 @@ using WarpComplete = void (*)(WarpIo* const lanes[32], unsigned mask, const void
 void warp_collective(const char* kind, unsigned mask, WarpIo* io, WarpComplete complete,
                      const void* op_data = nullptr);
 int lane_id();  // of the calling thread
+
+// cp.async as the PTX ISA defines it, with the latest completion the ISA allows, so that a kernel
+// reading shared memory before it waits sees stale bytes here as it could on the device:
+// cp_async records the copy of `bytes` (4, 8 or 16; the first `src_bytes` from `src`, the rest
+// zero) into the calling thread's open group; cp_async_commit closes that group;
+// cp_async_wait(n) performs the copies of every committed group but the newest n.
+void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes);
+void cp_async_commit();
+void cp_async_wait(unsigned pending_groups);
 
 // A launch as the shim hands it over: `thread_body(args)` runs one CUDA thread of the kernel.
 struct LaunchRequest {

@@ -1,0 +1,139 @@
+#include "nn/layers_bf16.h"
+
+#include "kernels/error.h"
+
+#if GNET_HAVE_CUDA
+#define GNET_BF16_DISPATCH(e, cpu_call, gpu_call) \
+    do {                                          \
+        if ((e).device == Device::CPU) {          \
+            ::gnet::cpu::cpu_call;                \
+        } else {                                  \
+            ::gnet::gpu::gpu_call;                \
+        }                                         \
+    } while (0)
+#else
+#define GNET_BF16_DISPATCH(e, cpu_call, gpu_call)                                  \
+    do {                                                                           \
+        GNET_CHECK((e).device == Device::CPU, "this gnet was built without CUDA"); \
+        ::gnet::cpu::cpu_call;                                                     \
+    } while (0)
+#endif
+
+namespace gnet::layer_bf16 {
+
+size_t conv_forward_workspace_bytes(const Exec& e, const Conv2dParams& p, bool stats) {
+#if GNET_HAVE_CUDA
+    if (e.device == Device::CUDA) return gpu::conv2d_bf16_forward_workspace_bytes(p, stats);
+#endif
+    (void)e, (void)p, (void)stats;
+    return 0;
+}
+
+size_t conv_backward_weight_workspace_bytes(const Exec& e, const Conv2dParams& p) {
+#if GNET_HAVE_CUDA
+    if (e.device == Device::CUDA) return gpu::conv2d_bf16_backward_weight_workspace_bytes(p);
+#endif
+    (void)e, (void)p;
+    return 0;
+}
+
+size_t bn_backward_workspace_bytes(const Exec& e, const BnBf16Params& p) {
+#if GNET_HAVE_CUDA
+    if (e.device == Device::CUDA) return gpu::bn_bf16_backward_workspace_bytes(p);
+#endif
+    (void)e, (void)p;
+    return 0;
+}
+
+void conv_forward(const Exec& e, const Conv2dParams& p, const Bf16* x, const Bf16* w, Bf16* y,
+                  ChannelStats* stats, void* workspace) {
+    GNET_BF16_DISPATCH(e, conv2d_bf16_forward(p, x, w, y, stats),
+                       conv2d_bf16_forward(p, x, w, y, stats, workspace, e.stream));
+    (void)workspace;
+}
+
+void conv_backward_data(const Exec& e, const Conv2dParams& p, const Bf16* dy, const Bf16* wt,
+                        Bf16* dx) {
+    GNET_BF16_DISPATCH(e, conv2d_bf16_backward_data(p, dy, wt, dx),
+                       conv2d_bf16_backward_data(p, dy, wt, dx, e.stream));
+}
+
+void conv_backward_weight(const Exec& e, const Conv2dParams& p, const Bf16* x, const Bf16* dy,
+                          float* dw, Accum accum, void* workspace) {
+    GNET_BF16_DISPATCH(e, conv2d_bf16_backward_weight(p, x, dy, dw, accum),
+                       conv2d_bf16_backward_weight(p, x, dy, dw, accum, workspace, e.stream));
+    (void)workspace;
+}
+
+void conv_ihwo(const Exec& e, const Conv2dParams& p, const Bf16* w, Bf16* wt) {
+    GNET_BF16_DISPATCH(e, conv2d_bf16_ihwo(p, w, wt), conv2d_bf16_ihwo(p, w, wt, e.stream));
+}
+
+void bn_finalize(const Exec& e, const BnBf16Params& p, const float* sum, const float* sum_sq,
+                 float* mean, float* invstd, float* running_mean, float* running_var) {
+    GNET_BF16_DISPATCH(
+        e, bn_bf16_finalize(p, sum, sum_sq, mean, invstd, running_mean, running_var),
+        bn_bf16_finalize(p, sum, sum_sq, mean, invstd, running_mean, running_var, e.stream));
+}
+
+void bn_eval_stats(const Exec& e, const BnBf16Params& p, const float* running_mean,
+                   const float* running_var, float* mean, float* invstd) {
+    GNET_BF16_DISPATCH(e, bn_bf16_eval_stats(p, running_mean, running_var, mean, invstd),
+                       bn_bf16_eval_stats(p, running_mean, running_var, mean, invstd, e.stream));
+}
+
+void bn_apply(const Exec& e, const BnBf16Params& p, BnEpilogue epi, const Bf16* y,
+              const float* mean, const float* invstd, const float* gamma, const float* beta,
+              const Bf16* residual, Bf16* z) {
+    GNET_BF16_DISPATCH(e, bn_bf16_apply(p, epi, y, mean, invstd, gamma, beta, residual, z),
+                       bn_bf16_apply(p, epi, y, mean, invstd, gamma, beta, residual, z, e.stream));
+}
+
+void bn_backward(const Exec& e, const BnBf16Params& p, BnEpilogue epi, const Bf16* dz,
+                 const Bf16* z, const Bf16* y, const float* mean, const float* invstd,
+                 const float* gamma, Bf16* dy, Bf16* dresidual, float* dgamma, float* dbeta,
+                 void* workspace) {
+    GNET_BF16_DISPATCH(
+        e, bn_bf16_backward(p, epi, dz, z, y, mean, invstd, gamma, dy, dresidual, dgamma, dbeta),
+        bn_bf16_backward(p, epi, dz, z, y, mean, invstd, gamma, dy, dresidual, dgamma, dbeta,
+                         workspace, e.stream));
+    (void)workspace;
+}
+
+void maxpool_forward(const Exec& e, const Pool2dParams& p, const Bf16* x, Bf16* y,
+                     int32_t* argmax) {
+    GNET_BF16_DISPATCH(e, maxpool2d_bf16_forward(p, x, y, argmax),
+                       maxpool2d_bf16_forward(p, x, y, argmax, e.stream));
+}
+
+void maxpool_backward(const Exec& e, const Pool2dParams& p, const Bf16* dy, const int32_t* argmax,
+                      Bf16* dx) {
+    GNET_BF16_DISPATCH(e, maxpool2d_bf16_backward(p, dy, argmax, dx),
+                       maxpool2d_bf16_backward(p, dy, argmax, dx, e.stream));
+}
+
+void avgpool_forward(const Exec& e, int N, int HW, int C, const Bf16* x, float* y) {
+    GNET_BF16_DISPATCH(e, avgpool_bf16_forward(N, HW, C, x, y),
+                       avgpool_bf16_forward(N, HW, C, x, y, e.stream));
+}
+
+void avgpool_backward(const Exec& e, int N, int HW, int C, const float* dy, Bf16* dx) {
+    GNET_BF16_DISPATCH(e, avgpool_bf16_backward(N, HW, C, dy, dx),
+                       avgpool_bf16_backward(N, HW, C, dy, dx, e.stream));
+}
+
+void to_bf16(const Exec& e, int64_t n, const float* x, Bf16* y) {
+    GNET_BF16_DISPATCH(e, to_bf16_copy(n, x, y), to_bf16_copy(n, x, y, e.stream));
+}
+
+void add(const Exec& e, int64_t n, const Bf16* a, const Bf16* b, Bf16* y) {
+    GNET_BF16_DISPATCH(e, add_bf16(n, a, b, y), add_bf16(n, a, b, y, e.stream));
+}
+
+void adam_step(const Exec& e, const AdamParams& p, int64_t n, float* param, const float* grad,
+               float* m, float* v, Bf16* param_bf16) {
+    GNET_BF16_DISPATCH(e, adam_step_bf16(p, n, param, grad, m, v, param_bf16),
+                       adam_step_bf16(p, n, param, grad, m, v, param_bf16, e.stream));
+}
+
+}  // namespace gnet::layer_bf16

@@ -1,0 +1,151 @@
+// ResNet18Bf16 on the CPU (the bf16-faithful twins) against the float32 ResNet18 from the same
+// initial state: the same network, so logits and gradients agree up to bf16's precision; the
+// state_dict (OIHW <-> OHWI) and optimizer state round-trip exactly; checkpoints move between the
+// two precisions; make_network picks the model --precision asks for.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "nn/model_init.h"
+#include "nn/network.h"
+#include "nn/resnet18.h"
+#include "nn/resnet18_bf16.h"
+
+using namespace gnet;
+
+namespace {
+
+ResNet18Config small_config(Precision precision) {
+    ResNet18Config c;
+    c.num_genres = 4;
+    c.max_batch = 2;
+    c.height = 32;
+    c.width = 40;
+    c.init_seed = 3;
+    c.precision = precision;
+    c.cpu_backend = CpuBackend::Reference;
+    return c;
+}
+
+Tensor random_input(int N, int H, int W, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(0.f, 1.f);
+    std::vector<float> v(size_t(N) * H * W);
+    for (float& e : v)
+        e = u(rng);
+    return Tensor::from_vector({N, 1, H, W}, v, Device::CPU);
+}
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        ab += double(a[i]) * b[i];
+        aa += double(a[i]) * a[i];
+        bb += double(b[i]) * b[i];
+    }
+    return aa == 0 && bb == 0 ? 1.0 : ab / std::sqrt(aa * bb + 1e-300);
+}
+
+}  // namespace
+
+TEST_CASE("ResNet18Bf16 on the CPU computes ResNet18: logits, loss and gradients within bf16") {
+    ResNet18 ref(small_config(Precision::Fp32), Device::CPU);
+    ResNet18Bf16 bf(small_config(Precision::Bf16), Device::CPU);
+    const Tensor x = random_input(2, 32, 40, 1);
+    const Tensor targets = Tensor::from_vector({2, 4}, {1, 0, 0, 1, 0, 1, 1, 0}, Device::CPU);
+
+    // Train-mode forward: batch statistics. bf16 operands and activations: ~2^-8 per rounding.
+    const std::vector<float> l_ref = ref.forward(x).to_host(), l_bf = bf.forward(x).to_host();
+    CHECK(cosine(l_ref, l_bf) > 0.995);
+
+    AdamParams adam;
+    const float loss_ref = ref.train_step(x, targets, nullptr, adam);
+    const float loss_bf = bf.train_step(x, targets, nullptr, adam);
+    CHECK(loss_bf == doctest::Approx(loss_ref).epsilon(0.02));
+
+    // Gradients: at this size (batch 2, a 32 x 40 input, 4 values per channel in layer4's batch
+    // norms) they are very sensitive, even in float32: a relative 2^-8 perturbation of the input
+    // alone turns them by as much as bf16 does. So the yardstick is float32's own sensitivity:
+    // bf16's gradients must be about as close to float32's as float32's are to a perturbed run.
+    ResNet18 perturbed(small_config(Precision::Fp32), Device::CPU);
+    {
+        std::vector<float> xv = x.to_host();
+        std::mt19937 rng(9);
+        std::normal_distribution<float> noise(0.f, 1.f / 256);
+        for (float& e : xv)
+            e *= 1 + noise(rng);
+        perturbed.train_step(Tensor::from_vector({2, 1, 32, 40}, xv, Device::CPU), targets, nullptr,
+                             adam);
+    }
+    const auto g_bf = bf.gradients();
+    const auto g_ref = ref.gradients(), g_pert = perturbed.gradients();
+    REQUIRE(g_bf.size() == g_ref.size());
+    double cos_bf = 0, cos_pert = 0;
+    for (size_t i = 0; i < g_ref.size(); ++i) {
+        REQUIRE(g_bf[i].first == g_ref[i].name);
+        const std::vector<float> r = g_ref[i].tensor.to_host();
+        cos_bf += cosine(r, g_bf[i].second) / double(g_ref.size());
+        cos_pert += cosine(r, g_pert[i].tensor.to_host()) / double(g_ref.size());
+    }
+    MESSAGE("mean gradient cosine to float32: bf16 " << cos_bf << ", float32 with the input "
+                                                     << "perturbed by 2^-8: " << cos_pert);
+    CHECK(cos_bf > cos_pert - 0.05);
+    CHECK(cos_bf > 0.5);  // a wiring error (a transposed weight, a lost residual) gives ~0
+    CHECK(bf.adam_steps() == 1);
+}
+
+TEST_CASE("ResNet18Bf16 state_dict and optimizer state round-trip through torchvision's layout") {
+    ResNet18Bf16 a(small_config(Precision::Bf16), Device::CPU);
+    const StFile init = resnet18_init_state(4, 3);
+    const StFile s = a.state_dict();
+    REQUIRE(s.tensors.size() == init.tensors.size());
+    for (size_t i = 0; i < s.tensors.size(); ++i) {
+        CAPTURE(s.tensors[i].name);
+        CHECK(s.tensors[i].f32 == init.tensors[i].f32);
+        CHECK(s.tensors[i].i64 == init.tensors[i].i64);
+    }
+    // One step moves weights, moments and counters; a second model loaded from them agrees.
+    const Tensor x = random_input(2, 32, 40, 2);
+    const Tensor t = Tensor::from_vector({2, 4}, {0, 1, 0, 0, 1, 0, 0, 1}, Device::CPU);
+    a.train_step(x, t, nullptr, AdamParams{});
+    ResNet18Config cb = small_config(Precision::Bf16);
+    cb.init_seed = std::nullopt;
+    ResNet18Bf16 b(cb, Device::CPU);
+    b.load_state_dict(a.state_dict(), "a");
+    b.load_optimizer_state(a.optimizer_state(), "a");
+    b.set_adam_steps(a.adam_steps());
+    const StFile sa = a.state_dict(), sb = b.state_dict();
+    for (size_t i = 0; i < sa.tensors.size(); ++i)
+        CHECK(sa.tensors[i].f32 == sb.tensors[i].f32);
+    const StFile oa = a.optimizer_state(), ob = b.optimizer_state();
+    for (size_t i = 0; i < oa.tensors.size(); ++i)
+        CHECK(oa.tensors[i].f32 == ob.tensors[i].f32);
+    a.set_mode(Mode::Eval);
+    b.set_mode(Mode::Eval);
+    CHECK(a.forward(x).to_host() == b.forward(x).to_host());
+
+    // The float32 model reads the bf16 model's state (and so its checkpoints) unchanged.
+    ResNet18Config cf = small_config(Precision::Fp32);
+    cf.init_seed = std::nullopt;
+    ResNet18 f(cf, Device::CPU);
+    f.load_state_dict(sa, "bf16 model");
+    const StFile sf = f.state_dict();
+    for (size_t i = 0; i < sa.tensors.size(); ++i)
+        CHECK(sa.tensors[i].f32 == sf.tensors[i].f32);
+}
+
+TEST_CASE("make_network builds the model the precision asks for") {
+    CHECK(dynamic_cast<ResNet18Bf16*>(
+              make_network(small_config(Precision::Bf16), Device::CPU).get()) != nullptr);
+    CHECK(dynamic_cast<ResNet18*>(make_network(small_config(Precision::Fp32), Device::CPU).get()) !=
+          nullptr);
+    // Auto on the CPU: float32 (the fast backend), unless --precision chose otherwise.
+    CHECK(resolve_precision(Precision::Auto, Device::CPU) == Precision::Fp32);
+    set_precision_choice(Precision::Bf16);
+    CHECK(resolve_precision(Precision::Auto, Device::CPU) == Precision::Bf16);
+    set_precision_choice(Precision::Auto);
+    CHECK(parse_precision("fp32") == Precision::Fp32);
+    CHECK_THROWS_WITH(parse_precision("fp16"), doctest::Contains("fp16"));
+}
