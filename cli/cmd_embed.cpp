@@ -15,6 +15,7 @@
 #include "nn/atomic_file.h"
 #include "nn/checkpoint.h"
 #include "nn/json.h"
+#include "nn/network.h"
 #include "train/csv.h"
 #include "train/predict.h"
 
@@ -56,6 +57,8 @@ int run_embed(const EmbedArgs& a) {
     Checkpoint ckpt = read_checkpoint(
         a.model, a.genres_file.empty() ? std::nullopt : std::optional<std::string>(a.genres_file));
     const Device device = resolve_device(parse_device_choice(a.device), &std::cerr);
+    // The pooled features come from the float32 model (the bf16 model does not expose them yet).
+    set_precision_choice(Precision::Fp32);
     PredictOptions opt;
     opt.batch = a.batch;
     opt.jobs = a.jobs;

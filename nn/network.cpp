@@ -20,11 +20,11 @@ int Network::num_genres() const {
 }
 
 Tensor Network::features() const {
-    throw Error("this model does not expose its pooled features");
+    throw Error("this model does not expose its pooled features (use --precision fp32)");
 }
 
 void Network::set_backbone_frozen(bool) {
-    throw Error("this model cannot freeze its backbone");
+    throw Error("this model cannot freeze its backbone (use --precision fp32)");
 }
 
 Precision parse_precision(const std::string& text) {
