@@ -22,6 +22,7 @@ struct PredictArgs {
     std::string genres_file;
     int top_k = 3;
     float threshold = -1;
+    double hop = 0;
     bool segments = false;
     int batch = 32;
     int jobs = 0;
@@ -34,6 +35,7 @@ int run_predict(const PredictArgs& a, bool model_given) {
     opt.batch = a.batch;
     opt.jobs = a.jobs;
     opt.threshold = a.threshold;
+    opt.hop_s = a.hop;
     const OutputFormat format = parse_output_format(a.format);
     if (!model_given && !std::filesystem::exists(a.model))
         throw UsageError(
@@ -108,7 +110,12 @@ void register_predict(CLI::App& app, Context& ctx) {
     cmd->add_option("--format,-f", a->format, "table, json or csv")
         ->check(CLI::IsMember({"table", "json", "csv"}))
         ->capture_default_str();
-    cmd->add_flag("--segments", a->segments, "Also show every 10 s segment");
+    cmd->add_flag("--segments", a->segments,
+                  "Also show every window (10 s) with its start and end in seconds");
+    cmd->add_option("--hop", a->hop,
+                    "Seconds between window starts, up to 10 (default 10: non-overlapping); "
+                    "e.g. 5 scores overlapping windows at 0, 5, 10, ... s")
+        ->check(positive_real());
     cmd->add_option("--genres", a->genres_file,
                     "Genre names, one per line, for a checkpoint without gnet metadata")
         ->check(CLI::ExistingFile);
@@ -125,6 +132,7 @@ void register_predict(CLI::App& app, Context& ctx) {
         "  gnet predict song.mp3 --model run/best.safetensors\n"
         "  gnet predict album/ --model run/best.safetensors --strategy max --top-k 5\n"
         "  gnet predict a.flac b.ogg --model m.safetensors --format json --segments | jq .\n"
+        "  gnet predict live.mp3 --model m.safetensors --hop 2.5 --segments   overlapping windows\n"
         "  gnet predict music/ --model torch_resnet18.safetensors --genres genres.txt --format "
         "csv");
     cmd->callback([a, cmd, &ctx] { ctx.exit_code = run_predict(*a, cmd->count("--model") > 0); });

@@ -18,32 +18,75 @@ namespace {
 struct TrainArgs {
     TrainOptions opt;
     std::string device = "auto";
-    std::string optimizer = "adam";
-    std::string schedule = "constant";
-    std::string pos_weight = "none";
+    std::string recipe = "default";
+    std::string optimizer = "adamw";
+    std::string schedule = "cosine";
+    std::string pos_weight = "auto";
+    std::string thresholds = "auto";
+    std::string select = "map";
+    bool tune_thresholds = false;
     std::string windows = "fixed";
 };
 
 void run_train(const TrainArgs& a, const CLI::App& cmd) {
     TrainOptions o = a.opt;
-    for (const char* name :
-         {"batch", "lr", "weight_decay", "optimizer", "schedule", "seed", "tune_thresholds",
-          "pos_weight", "spec_augment", "epochs", "windows", "shuffle_buffer"}) {
+    for (const char* name : {"batch",
+                             "lr",
+                             "weight_decay",
+                             "optimizer",
+                             "schedule",
+                             "warmup_epochs",
+                             "seed",
+                             "thresholds",
+                             "min_positives",
+                             "pos_weight",
+                             "spec_augment",
+                             "mixup",
+                             "balanced",
+                             "ema",
+                             "select",
+                             "init",
+                             "freeze_backbone_epochs",
+                             "epochs",
+                             "windows",
+                             "shuffle_buffer"}) {
         std::string flag = std::string("--") + name;
         std::replace(flag.begin(), flag.end(), '_', '-');
         if (cmd.count(flag) > 0) o.given.push_back(name);
     }
+    if (cmd.count("--tune-thresholds") > 0) {
+        if (cmd.count("--thresholds") > 0)
+            throw UsageError("--tune-thresholds is --thresholds per-genre: give only one of them");
+        o.given.push_back("thresholds");
+    }
     install_interrupt_handler();
-    o.device = resolve_device(parse_device_choice(a.device), &std::cerr);
     o.optimizer = a.optimizer == "adamw" ? AdamMode::AdamW : AdamMode::Adam;
     o.schedule = a.schedule == "cosine" ? Schedule::Cosine : Schedule::Constant;
     o.pos_weight = a.pos_weight == "auto" ? PosWeightMode::Auto : PosWeightMode::None;
+    o.thresholds =
+        a.tune_thresholds ? ThresholdPolicy::PerGenre : parse_threshold_policy(a.thresholds);
+    o.select = parse_selection(a.select);
     o.windows = parse_window_mode(a.windows);
+    if (a.recipe == "bare") {
+        if (o.resume)
+            throw UsageError("--recipe with --resume: a resumed run keeps its own options");
+        apply_bare_recipe(o);
+    }
+    o.device = resolve_device(parse_device_choice(a.device), &std::cerr);
     o.progress = ::isatty(STDERR_FILENO) != 0;
     TrainResult r = train(o, std::cout);
     if (r.rank != 0) return;  // data-parallel: rank 0 reports
-    std::cout << "best: epoch " << r.best_epoch << ", val track macro F1 " << r.best_f1 << " -> "
-              << o.out_dir << "/best.safetensors\n";
+    if (!r.threshold_summary.empty())
+        std::cout << "decision thresholds of best.safetensors ("
+                  << threshold_policy_name(o.thresholds)
+                  << ", tuned on validation where a genre has at least " << o.min_positives
+                  << " positive tracks):\n"
+                  << r.threshold_summary;
+    std::cout << "best: epoch " << r.best_epoch << ", selection score (val "
+              << (o.select == Selection::Map    ? "track mAP"
+                  : o.select == Selection::Loss ? "loss, negated"
+                                                : "track macro F1")
+              << ") " << r.best_score << " -> " << o.out_dir << "/best.safetensors\n";
     if (r.best_epoch > 0) {
         // The per-genre table of the best checkpoint, as `gnet evaluate` prints it.
         std::cout << "\n";
@@ -75,6 +118,13 @@ void register_train(CLI::App& app, Context&) {
     cmd->add_option("--lr", args->opt.lr, "Learning rate")
         ->check(positive_real())
         ->capture_default_str();
+    cmd->add_option("--recipe", args->recipe,
+                    "default: the measured recipe (every default below); bare: every lever off "
+                    "(constant lr, Adam, no weight decay, warm-up, positive weights, SpecAugment, "
+                    "mixup, balanced sampling or EMA; thresholds 0.5); options given explicitly "
+                    "still apply")
+        ->check(CLI::IsMember({"default", "bare"}))
+        ->capture_default_str();
     cmd->add_option("--weight-decay", args->opt.weight_decay, "Weight decay")
         ->check(non_negative_real())
         ->capture_default_str();
@@ -85,6 +135,36 @@ void register_train(CLI::App& app, Context&) {
     cmd->add_option("--schedule", args->schedule, "Learning rate: constant, or cosine decay to 0")
         ->check(CLI::IsMember({"constant", "cosine"}))
         ->capture_default_str();
+    cmd->add_option("--warmup-epochs", args->opt.warmup_epochs,
+                    "Linear learning-rate warm-up over this many epochs (fractions allowed)")
+        ->check(non_negative_real())
+        ->capture_default_str();
+    cmd->add_option("--mixup", args->opt.mixup,
+                    "Mixup of training pairs with lambda ~ Beta(A, A) (0 = off)")
+        ->check(non_negative_real())
+        ->capture_default_str();
+    cmd->add_flag("--balanced,!--no-balanced", args->opt.balanced,
+                  "Draw training chunks with replacement, rare genres as often as common ones "
+                  "(default off)");
+    cmd->add_option("--ema", args->opt.ema,
+                    "Validate and save an exponential moving average of the weights with this "
+                    "decay (0 = off)")
+        ->check(CLI::Range(0.0, 0.99999))
+        ->capture_default_str();
+    cmd->add_option("--select", args->select,
+                    "What picks best.safetensors: map (val track mAP), loss (val loss) or f1 "
+                    "(val track macro F1 at 0.5)")
+        ->check(CLI::IsMember({"map", "loss", "f1"}))
+        ->capture_default_str();
+    cmd->add_option("--init", args->opt.init,
+                    "Start from this checkpoint's weights (gnet, or a torchvision-named ResNet18 "
+                    ".safetensors): every tensor that fits is kept, the head is re-initialised "
+                    "when the genres differ")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--freeze-backbone-epochs", args->opt.freeze_backbone_epochs,
+                    "With --init: train only the head (fc) for this many first epochs")
+        ->check(non_negative_integer())
+        ->capture_default_str();
     cmd->add_option("--seed", args->opt.seed,
                     "Seed of the initial weights, shuffling and augmentation")
         ->capture_default_str();
@@ -94,17 +174,26 @@ void register_train(CLI::App& app, Context&) {
                   "change)");
     add_device_option(*cmd, args->device);
     add_precision_option(*cmd);
-    cmd->add_flag("--tune-thresholds", args->opt.tune_thresholds,
-                  "Store per-genre thresholds that maximise validation F1 in the checkpoints");
+    cmd->add_option("--thresholds", args->thresholds,
+                    "Decision thresholds stored in the checkpoints: fixed (0.5), global (one "
+                    "tuned for all genres), per-genre (each tuned), auto (per genre where "
+                    "validation has --min-positives positive tracks, else the global one)")
+        ->check(CLI::IsMember({"fixed", "global", "auto", "per-genre"}))
+        ->capture_default_str();
+    cmd->add_option("--min-positives", args->opt.min_positives,
+                    "--thresholds auto: positive validation tracks a genre needs for its own")
+        ->check(positive_integer())
+        ->capture_default_str();
+    cmd->add_flag("--tune-thresholds", args->tune_thresholds, "The same as --thresholds per-genre");
     cmd->add_option(
            "--pos-weight", args->pos_weight,
            "auto: BCE positive weight = negatives/positives per genre (clamped to [1, 100])")
         ->check(CLI::IsMember({"auto", "none"}))
         ->capture_default_str();
-    cmd->add_flag("--spec-augment", args->opt.spec_augment,
-                  "Random time and frequency masks on training batches");
+    cmd->add_flag("--spec-augment,!--no-spec-augment", args->opt.spec_augment,
+                  "Random time and frequency masks on training batches (default on)");
     cmd->add_option("--patience", args->opt.patience,
-                    "Stop after N epochs without a better validation F1 (0 = never)")
+                    "Stop after N epochs without a better selection score (0 = never)")
         ->check(non_negative_integer())
         ->capture_default_str();
     cmd->add_option("--windows", args->windows,
@@ -123,9 +212,10 @@ void register_train(CLI::App& app, Context&) {
         "Examples:\n"
         "  gnet train --data data --out runs/a --epochs 30 --batch 32\n"
         "  gnet train --data data --out runs/a --epochs 40 --resume      continue to epoch 40\n"
-        "  gnet train --data data --out runs/b --optimizer adamw --weight-decay 0.01 \\\n"
-        "             --schedule cosine --pos-weight auto --spec-augment --tune-thresholds "
-        "--patience 5");
+        "  gnet train --data data --out runs/b --recipe bare              every lever off\n"
+        "  gnet train --data data --out runs/c --mixup 0.2 --ema 0.99     the default plus two\n"
+        "  gnet train --data new --out runs/t --init runs/a/best.safetensors "
+        "--freeze-backbone-epochs 2");
     cmd->callback([args, cmd] { run_train(*args, *cmd); });
 }
 

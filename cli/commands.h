@@ -22,6 +22,7 @@ void register_predict(CLI::App& app, Context& ctx);
 void register_bench(CLI::App& app, Context& ctx);
 void register_train(CLI::App& app, Context& ctx);
 void register_evaluate(CLI::App& app, Context& ctx);
+void register_embed(CLI::App& app, Context& ctx);
 
 // Range checks with plain messages ("--top-k: 0 is not a positive integer"), instead of CLI11's
 // PositiveNumber, whose message spells out DBL_MAX in 300 digits.

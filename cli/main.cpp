@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
     gnet::cli::register_prepare(app, ctx);
     gnet::cli::register_train(app, ctx);
     gnet::cli::register_evaluate(app, ctx);
+    gnet::cli::register_embed(app, ctx);
     gnet::cli::register_predict(app, ctx);
     gnet::cli::register_spectrogram(app, ctx);
     gnet::cli::register_bench(app, ctx);

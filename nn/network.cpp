@@ -19,6 +19,14 @@ int Network::num_genres() const {
     return config().num_genres;
 }
 
+Tensor Network::features() const {
+    throw Error("this model does not expose its pooled features (use --precision fp32)");
+}
+
+void Network::set_backbone_frozen(bool) {
+    throw Error("this model cannot freeze its backbone (use --precision fp32)");
+}
+
 Precision parse_precision(const std::string& text) {
     if (text == "auto") return Precision::Auto;
     if (text == "fp32") return Precision::Fp32;

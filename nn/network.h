@@ -50,6 +50,15 @@ class Network {
     virtual Tensor forward(const Tensor& x) = 0;
     // The logits of the last forward (or train_step).
     virtual Tensor logits() const = 0;
+    // The globally pooled features (N, 512) of the last forward (the input of fc: what `gnet
+    // embed` writes), on the model's device, valid until the next forward. The default throws.
+    virtual Tensor features() const;
+    // Frozen: train_step updates only the head (fc): backward stops after fc and Adam (weight
+    // decay included) touches only fc's parameters; the backbone's weights stay as they are (its
+    // BatchNorm running statistics still follow the batches in train mode, as in PyTorch with
+    // requires_grad off). For transfer learning (gnet train --init --freeze-backbone-epochs).
+    // The default throws.
+    virtual void set_backbone_frozen(bool frozen);
     // One training step (zero_grad, forward in train mode, BCE-with-logits with optional
     // pos_weight (G), backward, Adam with step = adam_steps() + 1); returns the loss.
     virtual float train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,

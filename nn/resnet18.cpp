@@ -384,12 +384,18 @@ Tensor ResNet18::forward(const Tensor& x) {
     last_batch_ = N;
     have_train_forward_ = true;
     last_logits_ = act(logits_);
+    last_pooled_ = act(pooled_);
     return logits();
 }
 
 Tensor ResNet18::logits() const {
     GNET_CHECK(last_batch_ > 0 && last_logits_, "ResNet18: no forward pass yet");
     return Tensor::view(last_logits_, {last_batch_, config_.num_genres}, exec_.device);
+}
+
+Tensor ResNet18::features() const {
+    GNET_CHECK(last_batch_ > 0 && last_pooled_, "ResNet18: no forward pass yet");
+    return Tensor::view(last_pooled_, {last_batch_, kFeatures}, exec_.device);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,6 +512,7 @@ Tensor ResNet18::forward_eval(const Tensor& xin, int N) {
     last_batch_ = N;
     have_train_forward_ = false;
     last_logits_ = base + P.logits;
+    last_pooled_ = base + P.pooled;
     return logits();
 }
 
@@ -547,6 +554,10 @@ void ResNet18::backward(const Tensor& dlogits) {
     layer::linear_backward(exec_, LinearParams{N, kFeatures, G}, act(pooled_), param(fc_w_),
                            act(dlogits_), S[0], grad(fc_w_), grad(fc_b_));
     if (gradient_hook_) gradient_hook_(grads_.offset(fc_w_));
+    if (backbone_frozen_) {  // only fc learns: d(pooled) is not needed
+        if (gradient_hook_) gradient_hook_(0);
+        return;
+    }
     layer::avgpool_global_backward(exec_, N, kFeatures, final_HW_, S[0], S[1]);
     int io = 1;  // the scratch holding d(current block output)
 
@@ -594,8 +605,10 @@ void ResNet18::zero_grad() {
 
 void ResNet18::adam_step(const AdamParams& p) {
     require_training("adam_step");
-    layer::adam_step(exec_, p, params_.numel(), params_.data(), grads_.data(), adam_m_.data(),
-                     adam_v_.data());
+    // fc.weight and fc.bias are the arena's last slots: a frozen backbone updates only that tail.
+    const int64_t from = backbone_frozen_ ? params_.offset(fc_w_) : 0;
+    layer::adam_step(exec_, p, params_.numel() - from, params_.data() + from, grads_.data() + from,
+                     adam_m_.data() + from, adam_v_.data() + from);
 }
 
 float ResNet18::train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,

@@ -169,6 +169,10 @@ class ResNet18 : public Network {
 
     // A view of the logits (N, G) of the last forward (or train_step) on the model's device.
     Tensor logits() const override;
+    // A view of the pooled features (N, 512) of the last forward.
+    Tensor features() const override;
+    void set_backbone_frozen(bool frozen) override { backbone_frozen_ = frozen; }
+    bool backbone_frozen() const { return backbone_frozen_; }
 
   private:
     struct Conv {
@@ -248,9 +252,11 @@ class ResNet18 : public Network {
     Arena::Slot scratch_[4] = {0, 0, 0, 0};  // backward: block-sized gradients, rotating
     Arena::Slot stem_scratch_[2] = {0, 0};   // backward of the stem (max-pool, bn1)
     size_t workspace_bytes_ = 0;
-    Tensor infer_storage_;                // inference-only models: the inference plan's memory
-    int infer_batch_ = 0;                 // the batch infer_storage_ is planned for
-    float* last_logits_ = nullptr;        // where the last forward wrote its logits
+    Tensor infer_storage_;          // inference-only models: the inference plan's memory
+    int infer_batch_ = 0;           // the batch infer_storage_ is planned for
+    float* last_logits_ = nullptr;  // where the last forward wrote its logits
+    float* last_pooled_ = nullptr;  // ... and its pooled features
+    bool backbone_frozen_ = false;
     std::vector<float> fold_w_, fold_b_;  // fast CPU eval: one conv's folded weights and bias
     GradientHook gradient_hook_;
 };

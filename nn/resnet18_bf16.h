@@ -53,6 +53,9 @@ class ResNet18Bf16 : public Network {
 
     Tensor forward(const Tensor& x) override;
     Tensor logits() const override;
+    Tensor features() const override;  // the pooled (N, 512) float32 features of the last forward
+    // Frozen: backward stops after fc and Adam updates only fc (see Network).
+    void set_backbone_frozen(bool frozen) override { backbone_frozen_ = frozen; }
     // dlogits (N, G) of the last forward (train mode), any device; parameter gradients +=.
     void backward(const Tensor& dlogits);
     void zero_grad();
@@ -127,6 +130,7 @@ class ResNet18Bf16 : public Network {
     Arena::Slot params16_ = 0;
     int64_t adam_steps_ = 0;
     GradientHook gradient_hook_;
+    bool backbone_frozen_ = false;
 
     Conv stem_;
     Bn stem_bn_;

@@ -42,7 +42,10 @@ TrainOptions tiny_options(const std::string& data, const std::string& out, int e
     o.device = Device::CPU;
     o.spec_augment = true;  // exercised by the resume check too: it must be a function of the epoch
     o.pos_weight = PosWeightMode::Auto;
-    o.tune_thresholds = true;
+    o.thresholds = ThresholdPolicy::PerGenre;
+    o.mixup = 0.4f;  // mixup, balanced sampling and the EMA must resume exactly too
+    o.balanced = true;
+    o.ema = 0.9f;
     return o;
 }
 
@@ -96,7 +99,8 @@ TEST_CASE(
     // Interrupted: 1 epoch, then --resume to 3, through the CLI, same options.
     const std::string common = "--data '" + data + "' --out '" + tmp.file("b") +
                                "' --batch 2 --lr 1e-3 --seed 3 --device cpu --spec-augment "
-                               "--pos-weight auto --tune-thresholds";
+                               "--pos-weight auto --tune-thresholds --mixup 0.4 --balanced "
+                               "--ema 0.9";
     test::RunResult r1 = test::run_gnet("train " + common + " --epochs 1");
     INFO(r1.out, r1.err);
     REQUIRE(r1.exit_code == 0);

@@ -154,7 +154,7 @@ void write_curves_png(const std::string& path, const std::vector<EpochRecord>& h
     std::vector<double> tl, vl, tf, vf;
     double lmax = 0;
     int best = 0;
-    double best_f1 = -1;
+    double best_score = 0, best_map = 0, best_f1 = 0;
     for (const EpochRecord& e : history) {
         tl.push_back(e.train_loss);
         vl.push_back(e.val_loss);
@@ -162,7 +162,9 @@ void write_curves_png(const std::string& path, const std::vector<EpochRecord>& h
         vf.push_back(e.val_f1);
         for (double v : {e.train_loss, e.val_loss})
             if (std::isfinite(v)) lmax = std::max(lmax, v);
-        if (e.val_f1 > best_f1) {  // ties keep the earlier epoch, as training does
+        if (best == 0 || e.score > best_score) {  // ties keep the earlier epoch, as training
+            best_score = e.score;
+            best_map = e.val_map;
             best_f1 = e.val_f1;
             best = e.epoch;
         }
@@ -177,8 +179,8 @@ void write_curves_png(const std::string& path, const std::vector<EpochRecord>& h
     char title[160];
     if (best > 0)
         std::snprintf(title, sizeof title,
-                      "gnet train: %d epoch%s; best epoch %d (val track macro F1 %.3f)", E,
-                      E == 1 ? "" : "s", best, best_f1);
+                      "gnet train: %d epoch%s; best epoch %d (val track mAP %.3f, macro F1 %.3f)",
+                      E, E == 1 ? "" : "s", best, best_map, best_f1);
     else
         std::snprintf(title, sizeof title, "gnet train: %d epochs", E);
     text_at(cr, W / 2.0, 12, title, 0.5, 0);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -364,6 +365,36 @@ std::vector<float> positive_weights(const PreparedData& data, const std::vector<
         double neg = double(chunks.size()) - pos[size_t(g)];
         w[size_t(g)] = float(std::clamp(neg / pos[size_t(g)], double(lo), double(hi)));
     }
+    return w;
+}
+
+std::vector<double> balanced_sample_weights(const PreparedData& data,
+                                            const std::vector<int>& chunks) {
+    const int G = data.num_genres();
+    std::map<int, int> track_chunks;  // track -> chunks of it in the subset
+    for (int c : chunks)
+        ++track_chunks[data.chunks[size_t(c)].track];
+    std::vector<double> tracks_with(size_t(G), 0.0);
+    std::map<int, bool> counted;
+    for (int c : chunks) {
+        const int t = data.chunks[size_t(c)].track;
+        if (counted[t]) continue;
+        counted[t] = true;
+        for (int g = 0; g < G; ++g)
+            tracks_with[size_t(g)] += data.targets[size_t(c) * size_t(G) + size_t(g)] > 0.5f;
+    }
+    std::vector<double> w(chunks.size(), 0.0);
+    double smallest = 0;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+        const int c = chunks[i];
+        for (int g = 0; g < G; ++g)
+            if (data.targets[size_t(c) * size_t(G) + size_t(g)] > 0.5f)
+                w[i] = std::max(w[i], 1.0 / tracks_with[size_t(g)]);
+        w[i] /= track_chunks[data.chunks[size_t(c)].track];
+        if (w[i] > 0 && (smallest == 0 || w[i] < smallest)) smallest = w[i];
+    }
+    for (double& v : w)
+        if (v == 0) v = smallest > 0 ? smallest : 1.0;
     return w;
 }
 

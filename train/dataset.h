@@ -115,4 +115,12 @@ std::vector<float> track_targets(const PreparedData& data, const std::vector<int
 std::vector<float> positive_weights(const PreparedData& data, const std::vector<int>& chunks,
                                     float lo = 1.f, float hi = 100.f);
 
+// Weights for balanced sampling (train/loader.h): chunk i of `chunks` gets the largest of
+// 1 / (training tracks carrying g) over its genres g, so a chunk of a rare genre is drawn as often
+// as one of a common genre; a chunk without any genre gets the smallest weight any chunk has.
+// Tracks, not chunks, are counted, and each weight is divided by its track's chunk count, so a
+// long track is not drawn more often than a short one.
+std::vector<double> balanced_sample_weights(const PreparedData& data,
+                                            const std::vector<int>& chunks);
+
 }  // namespace gnet

@@ -1,6 +1,7 @@
 #include "train/loader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -48,6 +49,27 @@ std::vector<int> shuffled_order(int n, uint64_t seed, int epoch) {
     for (int i = n - 1; i > 0; --i) {
         int j = int(uniform_upto(rng, uint64_t(i)));
         std::swap(order[size_t(i)], order[size_t(j)]);
+    }
+    return order;
+}
+
+std::vector<int> weighted_order(const std::vector<double>& weights, uint64_t seed, int epoch) {
+    std::vector<double> cumulative(weights.size());
+    double sum = 0;
+    for (size_t i = 0; i < weights.size(); ++i) {
+        GNET_CHECK(weights[i] >= 0 && std::isfinite(weights[i]), "sample weights must be >= 0");
+        sum += weights[i];
+        cumulative[i] = sum;
+    }
+    GNET_CHECK(sum > 0, "sample weights sum to 0");
+    std::mt19937_64 rng(mix_seed(seed, uint64_t(epoch), 0x42414c414e4345ull));
+    std::vector<int> order(weights.size());
+    for (int& o : order) {
+        // 53 random bits -> [0, 1); then the first cumulative weight above u * sum.
+        const double u = double(rng() >> 11) * 0x1.0p-53 * sum;
+        const size_t i =
+            size_t(std::upper_bound(cumulative.begin(), cumulative.end(), u) - cumulative.begin());
+        o = int(std::min(i, weights.size() - 1));
     }
     return order;
 }
@@ -181,6 +203,10 @@ Loader::Loader(const PreparedData& data, std::vector<int> chunks, LoaderOptions 
                "loader rank " + std::to_string(opt_.rank) + " of " + std::to_string(opt_.ranks));
     for (int c : chunks_)
         GNET_CHECK(c >= 0 && c < data_.num_chunks(), "loader chunk index out of range");
+    GNET_CHECK(opt_.sample_weights.empty() || opt_.sample_weights.size() == chunks_.size(),
+               "loader: one sample weight per chunk is needed");
+    GNET_CHECK(opt_.sample_weights.empty() || opt_.ranks == 1,
+               "loader: balanced sampling is not available with several ranks yet");
     if (opt_.windows == WindowMode::Random && !chunks_.empty())
         window_start(data_, chunks_[0], opt_.windows, 0, 0);  // the layout check
     const int n = int(chunks_.size());
@@ -215,6 +241,14 @@ int Loader::batches_per_epoch() const {
 }
 
 std::vector<int> Loader::epoch_order(int epoch) const {
+    if (!opt_.sample_weights.empty()) {
+        // Balanced sampling: draws with replacement (any layout: shards are then read at random).
+        std::vector<int> order = chunks_;
+        std::vector<int> draw = weighted_order(opt_.sample_weights, opt_.seed, epoch);
+        for (size_t i = 0; i < draw.size(); ++i)
+            order[i] = chunks_[size_t(draw[i])];
+        return order;
+    }
     std::vector<int> stream = epoch_stream(data_, chunks_, opt_, epoch);
     if (!(opt_.shuffle && data_.layout == DataLayout::Shards)) return stream;
     std::vector<int> order;

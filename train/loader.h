@@ -22,6 +22,9 @@
 //   samples read but not yet batched, plus one span being cut (shards). Reading waits for room.
 // - Threads: chunk files are read by `workers` threads, shards by one (spans are sequential); one
 //   more thread assembles batches, so reading and batching overlap the caller's step.
+// - Balanced sampling: with `sample_weights` (one per chunk of the subset; chunk files, one rank),
+//   an epoch is instead as many draws WITH replacement, chunk i with probability w_i / sum(w)
+//   (rare genres are seen more often), also a pure function of (seed, epoch).
 // - SpecAugment (training only): per sample, `time_masks` masks of a uniform width in
 //   [0, time_width] frames and `freq_masks` masks of width in [0, freq_width] mel bands, at uniform
 //   positions, set to 0 (the spectrogram's floor after min-max scaling). The random numbers of a
@@ -68,6 +71,7 @@ struct LoaderOptions {
     WindowMode windows = WindowMode::Fixed;
     int shuffle_buffer = 512;  // samples (shards, shuffle on); 1 = stream order
     int rank = 0, ranks = 1;   // data-parallel training: this process's part of every epoch
+    std::vector<double> sample_weights;  // empty: every chunk once per epoch; else see above
 };
 
 struct Batch {
@@ -84,6 +88,10 @@ struct Batch {
 // 0..n-1 shuffled by Fisher-Yates driven by std::mt19937_64 seeded from (seed, epoch); the same on
 // every standard library (no std::uniform_int_distribution).
 std::vector<int> shuffled_order(int n, uint64_t seed, int epoch);
+
+// n indices in [0, weights.size()) drawn with replacement, index i with probability
+// weights[i] / sum; a pure function of (weights, seed, epoch). Weights must be >= 0, sum > 0.
+std::vector<int> weighted_order(const std::vector<double>& weights, uint64_t seed, int epoch);
 
 // Applies SpecAugment to one (128, 431) spectrogram in place with the given generator seed.
 void spec_augment(float* x, const SpecAugmentOptions& opt, uint64_t sample_seed);

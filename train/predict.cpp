@@ -154,6 +154,8 @@ struct Tagger::Impl {
     std::vector<float> thresholds;
     PredictOptions opt;
     SpectrogramConfig cfg;
+    int64_t hop_samples = 0;
+    double hop_s = 0;
     std::unique_ptr<Network> model;
     std::unique_ptr<CpuSpectrogram> cpu_spec;
 #if GNET_HAVE_CUDA
@@ -163,24 +165,41 @@ struct Tagger::Impl {
     // Streams one file into blocks of at most `batch` chunks: whole chunks as they are decoded,
     // then the remainder (zero-padded) when it is at least half a chunk, or when the whole track
     // is shorter than one chunk.
+    // Windows of L samples every H samples, from the start of `buf` (which always begins at the
+    // next window's first sample): how many fit whole.
+    static int64_t whole_windows(int64_t samples, int64_t L, int64_t H) {
+        return samples >= L ? (samples - L) / H + 1 : 0;
+    }
+    // Copies `n` windows out of the front of `buf` into a block and drops the samples no later
+    // window needs.
+    static void take_windows(std::vector<float>& buf, int64_t n, int64_t L, int64_t H,
+                             ChunkBlock& b) {
+        b.n_chunks = int(n);
+        b.audio.resize(size_t(n * L));
+        for (int64_t k = 0; k < n; ++k) {
+            const int64_t from = k * H, have = std::min<int64_t>(L, int64_t(buf.size()) - from);
+            std::copy_n(buf.begin() + from, have, b.audio.begin() + k * L);
+            std::fill(b.audio.begin() + k * L + have, b.audio.begin() + (k + 1) * L, 0.f);
+        }
+        buf.erase(buf.begin(), buf.begin() + std::min<int64_t>(n * H, int64_t(buf.size())));
+    }
+
     void stream_track(size_t track, const std::string& path, BlockQueue& queue) const {
-        const int64_t L = cfg.chunk_samples();
+        const int64_t L = cfg.chunk_samples(), H = hop_samples;
         const int64_t per_block = std::max(1, opt.batch);
+        const size_t want = size_t((per_block - 1) * H + L);  // samples for a full block
         try {
             AudioStream stream(path, cfg.sample_rate);
             std::vector<float> buf;
             int64_t chunks_sent = 0;
             bool more = true;
             while (more) {
-                more = stream.read(
-                    buf, size_t(per_block * L) - std::min(buf.size(), size_t(per_block * L)));
-                int64_t whole = int64_t(buf.size()) / L;
+                more = stream.read(buf, want - std::min(buf.size(), want));
+                const int64_t whole = std::min(per_block, whole_windows(int64_t(buf.size()), L, H));
                 if (more && whole > 0) {
                     ChunkBlock b;
                     b.track = track;
-                    b.n_chunks = int(whole);
-                    b.audio.assign(buf.begin(), buf.begin() + whole * L);
-                    buf.erase(buf.begin(), buf.begin() + whole * L);
+                    take_windows(buf, whole, L, H, b);
                     chunks_sent += whole;
                     queue.push(std::move(b));
                 }
@@ -189,14 +208,15 @@ struct Tagger::Impl {
             b.track = track;
             b.last = true;
             b.duration_s = stream.seconds_decoded();
-            const int64_t whole = int64_t(buf.size()) / L, rest = int64_t(buf.size()) % L;
+            const int64_t whole = whole_windows(int64_t(buf.size()), L, H);
+            // Audio left from the first start after the whole windows (less than L).
+            const int64_t rest = int64_t(buf.size()) - whole * H;
             const bool keep_rest = rest > 0 && (rest * 2 >= L || chunks_sent + whole == 0);
-            b.n_chunks = int(whole + (keep_rest ? 1 : 0));
-            if (chunks_sent + b.n_chunks == 0) throw Error(path + ": no audio samples");
+            const int64_t n = whole + (keep_rest ? 1 : 0);
+            if (chunks_sent + n == 0) throw Error(path + ": no audio samples");
             b.padded = chunks_sent + whole == 0;
             b.mostly_padding = b.padded && rest * 2 < L;
-            buf.resize(size_t(b.n_chunks * L), 0.f);
-            b.audio = std::move(buf);
+            take_windows(buf, n, L, H, b);
             queue.push(std::move(b));
         } catch (const std::exception& e) {
             ChunkBlock b;
@@ -216,8 +236,10 @@ struct Tagger::Impl {
         return out;
     }
 
-    // Chunk spectrograms (n, n_mels, frames) -> probabilities (n, G).
-    std::vector<float> probabilities(const std::vector<float>& specs, int64_t n) {
+    // Chunk spectrograms (n, n_mels, frames) -> probabilities (n, G), and with embeddings the
+    // pooled features (n, 512) into `features`.
+    std::vector<float> probabilities(const std::vector<float>& specs, int64_t n,
+                                     std::vector<float>* features) {
         const int G = int(meta.genres.size());
         std::vector<float> probs(size_t(n) * size_t(G));
         for (int64_t b0 = 0; b0 < n; b0 += opt.batch) {
@@ -227,6 +249,10 @@ struct Tagger::Impl {
             std::vector<float> logits = model->forward(x).to_host();
             cpu::sigmoid_forward(int64_t(logits.size()), logits.data(),
                                  &probs[size_t(b0) * size_t(G)]);
+            if (features) {
+                std::vector<float> f = model->features().to_host();
+                features->insert(features->end(), f.begin(), f.end());
+            }
         }
         return probs;
     }
@@ -240,6 +266,15 @@ Tagger::Tagger(const Checkpoint& checkpoint, Device device, const PredictOptions
     m.opt = options;
     if (m.opt.jobs <= 0) m.opt.jobs = int(std::max(1u, std::thread::hardware_concurrency()));
     m.cfg = config_from(m.meta.audio);
+    const double chunk_s = double(m.cfg.chunk_seconds);
+    if (options.hop_s != 0 && !(options.hop_s > 0 && options.hop_s <= chunk_s))
+        throw UsageError("--hop " + std::to_string(options.hop_s) + " is outside (0, " +
+                         std::to_string(m.cfg.chunk_seconds) +
+                         "] seconds (the window length); a longer hop would skip audio");
+    m.hop_samples = options.hop_s > 0
+                        ? std::max<int64_t>(1, std::llround(options.hop_s * m.cfg.sample_rate))
+                        : m.cfg.chunk_samples();
+    m.hop_s = double(m.hop_samples) / m.cfg.sample_rate;
     m.thresholds = m.meta.thresholds;
     if (options.threshold >= 0) m.thresholds.assign(m.meta.genres.size(), options.threshold);
     ResNet18Config mc;
@@ -288,8 +323,10 @@ void Tagger::tag_files(
             queue.producer_done();
         });
 
+    constexpr int kEmbed = 512;
     struct TrackState {
-        std::vector<float> probs;  // (chunks so far, G)
+        std::vector<float> probs;     // (chunks so far, G)
+        std::vector<float> features;  // (chunks so far, 512) with embeddings
         bool finished = false;
         ChunkBlock tail;  // the last block's facts (duration, padding, error)
     };
@@ -315,6 +352,9 @@ void Tagger::tag_files(
                     r.padded = t.tail.padded;
                     r.mostly_padding = t.tail.mostly_padding;
                     r.strategy = m.opt.strategy;
+                    r.hop_s = m.hop_s;
+                    if (m.opt.embeddings)
+                        r.embedding = aggregate_chunks(t.features, n, kEmbed, Aggregation::Mean);
                     r.genres = rank_genres(aggregate_chunks(t.probs, n, G, m.opt.strategy),
                                            m.meta.genres, m.thresholds);
                     if (r.mostly_padding)  // scores of a chunk that is mostly zeros: no tags
@@ -322,8 +362,11 @@ void Tagger::tag_files(
                             g.predicted = false;
                     for (int c = 0; c < n; ++c) {
                         SegmentPrediction sp;
-                        sp.start_s = double(c) * m.cfg.chunk_seconds;
-                        sp.end_s = std::min(r.duration_s, double(c + 1) * m.cfg.chunk_seconds);
+                        sp.start_s = double(c) * m.hop_s;
+                        sp.end_s = std::min(r.duration_s, sp.start_s + m.cfg.chunk_seconds);
+                        if (m.opt.embeddings)
+                            sp.embedding.assign(t.features.begin() + int64_t(c) * kEmbed,
+                                                t.features.begin() + int64_t(c + 1) * kEmbed);
                         std::vector<float> pc(t.probs.begin() + c * G,
                                               t.probs.begin() + (c + 1) * G);
                         sp.genres = rank_genres(pc, m.meta.genres, m.thresholds);
@@ -333,6 +376,7 @@ void Tagger::tag_files(
                 }
             }
             t.probs = {};
+            t.features = {};
         }
     };
 
@@ -344,13 +388,20 @@ void Tagger::tag_files(
             audio.reserve(size_t(pending_chunks * m.cfg.chunk_samples()));
             for (const ChunkBlock& b : pending)
                 audio.insert(audio.end(), b.audio.begin(), b.audio.end());
+            std::vector<float> features;
             std::vector<float> probs =
-                m.probabilities(m.spectrograms(audio, pending_chunks), pending_chunks);
+                m.probabilities(m.spectrograms(audio, pending_chunks), pending_chunks,
+                                m.opt.embeddings ? &features : nullptr);
             int64_t c0 = 0;
             for (const ChunkBlock& b : pending) {
                 std::vector<float>& dst = state[b.track].probs;
                 dst.insert(dst.end(), probs.begin() + c0 * G,
                            probs.begin() + (c0 + b.n_chunks) * G);
+                if (m.opt.embeddings) {
+                    std::vector<float>& f = state[b.track].features;
+                    f.insert(f.end(), features.begin() + c0 * kEmbed,
+                             features.begin() + (c0 + b.n_chunks) * kEmbed);
+                }
                 c0 += b.n_chunks;
             }
         }

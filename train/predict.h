@@ -2,9 +2,15 @@
 // chunk is zero-padded into one) -> spectrograms -> ResNet18 in eval mode -> sigmoid per genre ->
 // aggregation over the track's chunks (mean or max) -> genres sorted by probability.
 //
-// A track's remainder after its last whole chunk is scored too (zero-padded) when it is at least
-// half a chunk long; a track shorter than one chunk is one zero-padded chunk, and when it is
-// shorter than half a chunk it is flagged mostly_padding and no genre is marked predicted.
+// Windows of one chunk length start every `hop_s` seconds (default: the chunk length, i.e.
+// non-overlapping chunks; a shorter hop gives overlapping windows, each scored, all aggregated).
+// After the last whole window, one more window (zero-padded) is scored when at least half of it is
+// audio; a track shorter than one chunk is one zero-padded window, and when it is shorter than
+// half a chunk it is flagged mostly_padding and no genre is marked predicted. Segment k covers
+// [k * hop_s, min(k * hop_s + chunk, duration)).
+//
+// With `embeddings`, every window's pooled ResNet18 features (512 floats, the input of the
+// classifier head) come back too, and the track's embedding is their mean.
 //
 // Streaming, with bounded memory: `jobs` threads decode tracks block by block (at most `batch`
 // chunks per block) into a queue that holds at most 2 x batch chunks of audio; the scoring thread
@@ -37,6 +43,7 @@ struct GenreScore {
 struct SegmentPrediction {
     double start_s = 0, end_s = 0;
     std::vector<GenreScore> genres;  // sorted by probability, highest first
+    std::vector<float> embedding;    // (512) with PredictOptions::embeddings, else empty
 };
 
 struct TrackPrediction {
@@ -47,14 +54,18 @@ struct TrackPrediction {
     bool mostly_padding = false;  // shorter than half a chunk: scored, but nothing predicted
     Aggregation strategy = Aggregation::Mean;
     std::vector<GenreScore> genres;           // every genre, sorted by probability
-    std::vector<SegmentPrediction> segments;  // one per chunk
+    std::vector<SegmentPrediction> segments;  // one per window
+    double hop_s = 0;                         // seconds between window starts
+    std::vector<float> embedding;             // (512): mean of the windows' (with embeddings)
 };
 
 struct PredictOptions {
     Aggregation strategy = Aggregation::Mean;
-    int batch = 32;        // chunks per forward pass
-    int jobs = 0;          // decoding threads; 0 = all hardware threads
-    float threshold = -1;  // >= 0: one threshold for every genre, overriding the checkpoint's
+    int batch = 32;           // chunks per forward pass
+    int jobs = 0;             // decoding threads; 0 = all hardware threads
+    float threshold = -1;     // >= 0: one threshold for every genre, overriding the checkpoint's
+    double hop_s = 0;         // seconds between window starts, in (0, chunk]; 0 = the chunk length
+    bool embeddings = false;  // also the pooled features of every window
 };
 
 // Files and folders -> the audio files to tag: files as given (in order), folders searched

@@ -22,6 +22,9 @@
 #include "train/gradient_reducer.h"
 #include "train/interrupt.h"
 #include "train/loader.h"
+#include "train/mixup.h"
+#include "train/transfer.h"
+#include "train/weight_average.h"
 
 namespace gnet {
 
@@ -29,10 +32,40 @@ namespace fs = std::filesystem;
 
 constexpr double kPi = 3.14159265358979323846;
 
-float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps) {
-    if (s == Schedule::Constant || total_steps <= 0) return lr;
-    double t = std::clamp(double(step) / double(total_steps), 0.0, 1.0);
+float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps, int64_t warmup_steps) {
+    if (warmup_steps > 0 && step < warmup_steps)
+        return float(double(lr) * double(step + 1) / double(warmup_steps));
+    if (s == Schedule::Constant || total_steps <= warmup_steps) return lr;
+    double t =
+        std::clamp(double(step - warmup_steps) / double(total_steps - warmup_steps), 0.0, 1.0);
     return float(0.5 * double(lr) * (1.0 + std::cos(kPi * t)));
+}
+
+Selection parse_selection(const std::string& text) {
+    if (text == "map") return Selection::Map;
+    if (text == "loss") return Selection::Loss;
+    if (text == "f1") return Selection::F1;
+    throw UsageError("unknown --select '" + text + "' (expected map, loss or f1)");
+}
+
+const char* selection_name(Selection s) {
+    return s == Selection::Loss ? "loss" : s == Selection::F1 ? "f1" : "map";
+}
+
+void apply_bare_recipe(TrainOptions& o) {
+    auto given = [&](const char* name) {
+        return std::find(o.given.begin(), o.given.end(), name) != o.given.end();
+    };
+    if (!given("weight_decay")) o.weight_decay = 0.f;
+    if (!given("optimizer")) o.optimizer = AdamMode::Adam;
+    if (!given("schedule")) o.schedule = Schedule::Constant;
+    if (!given("warmup_epochs")) o.warmup_epochs = 0.f;
+    if (!given("thresholds")) o.thresholds = ThresholdPolicy::Fixed;
+    if (!given("pos_weight")) o.pos_weight = PosWeightMode::None;
+    if (!given("spec_augment")) o.spec_augment = false;
+    if (!given("mixup")) o.mixup = 0.f;
+    if (!given("balanced")) o.balanced = false;
+    if (!given("ema")) o.ema = 0.f;
 }
 
 namespace {
@@ -90,7 +123,8 @@ const char* kLevels[3] = {"chunk", "track_mean", "track_max"};
 std::vector<std::string> metrics_header(const std::vector<std::string>& genres) {
     std::vector<std::string> h = {"epoch",          "lr",         "seconds",
                                   "samples_per_s",  "train_loss", "train_micro_f1",
-                                  "train_macro_f1", "val_loss",   "val_track_mean_macro_f1_tuned"};
+                                  "train_macro_f1", "val_loss",   "val_track_mean_macro_f1_tuned",
+                                  "selection_score"};
     for (const char* level : kLevels) {
         std::string p = std::string("val_") + level + "_";
         for (const char* k : {"micro_precision", "micro_recall", "micro_f1", "macro_precision",
@@ -106,10 +140,11 @@ std::vector<std::string> metrics_header(const std::vector<std::string>& genres) 
 std::vector<std::string> metrics_row(const EpochRecord& e, double samples_per_s,
                                      const MetricsReport& train, const SplitEvaluation& val,
                                      const std::optional<double>& tuned_f1) {
-    std::vector<std::string> r = {
-        std::to_string(e.epoch),     fmt("%.6g", e.lr),         fmt("%.3f", e.seconds),
-        fmt("%.2f", samples_per_s),  fmt("%.6f", e.train_loss), fmt("%.6f", train.micro_f1),
-        fmt("%.6f", train.macro_f1), fmt("%.6f", e.val_loss),   opt_cell(tuned_f1)};
+    std::vector<std::string> r = {std::to_string(e.epoch),     fmt("%.6g", e.lr),
+                                  fmt("%.3f", e.seconds),      fmt("%.2f", samples_per_s),
+                                  fmt("%.6f", e.train_loss),   fmt("%.6f", train.micro_f1),
+                                  fmt("%.6f", train.macro_f1), fmt("%.6f", e.val_loss),
+                                  opt_cell(tuned_f1),          fmt("%.6f", e.score)};
     for (const MetricsReport* m : {&val.chunk, &val.track_mean_report, &val.track_max_report}) {
         bool any = m->genres_evaluated > 0;
         for (double v : {m->micro_precision, m->micro_recall, m->micro_f1})
@@ -131,7 +166,7 @@ std::vector<std::string> metrics_row(const EpochRecord& e, double samples_per_s,
 struct RunState {
     int epoch = 0;  // epochs completed
     int best_epoch = 0;
-    double best_f1 = -1;
+    double best_score = 0;
     int bad_epochs = 0;
     std::vector<EpochRecord> history;
 };
@@ -139,7 +174,7 @@ struct RunState {
 OrderedJson run_state_json(const RunState& s) {
     OrderedJson j = {{"epoch", s.epoch},
                      {"best_epoch", s.best_epoch},
-                     {"best_f1", s.best_f1},
+                     {"best_score", s.best_score},
                      {"bad_epochs", s.bad_epochs}};
     OrderedJson h = OrderedJson::array();
     for (const EpochRecord& e : s.history)
@@ -149,6 +184,8 @@ OrderedJson run_state_json(const RunState& s) {
                      {"train_macro_f1", e.train_macro_f1},
                      {"val_loss", e.val_loss},
                      {"val_f1", e.val_f1},
+                     {"val_map", e.val_map},
+                     {"score", e.score},
                      {"seconds", e.seconds}});
     j["history"] = std::move(h);
     return j;
@@ -163,7 +200,7 @@ RunState parse_run_state(const std::string& text, const std::string& path) {
         RunState s;
         s.epoch = int(json_int(json_key(j, "epoch"), "'epoch'"));
         s.best_epoch = int(json_int(json_key(j, "best_epoch"), "'best_epoch'"));
-        s.best_f1 = json_number(json_key(j, "best_f1"), "'best_f1'");
+        s.best_score = json_number(json_key(j, "best_score"), "'best_score'");
         s.bad_epochs = int(json_int(json_key(j, "bad_epochs"), "'bad_epochs'"));
         const Json& history = json_key(j, "history");
         if (!history.is_array()) throw JsonError("JSON: 'history' must be an array");
@@ -175,6 +212,8 @@ RunState parse_run_state(const std::string& text, const std::string& path) {
             e.train_macro_f1 = json_number(json_key(r, "train_macro_f1"), "'train_macro_f1'");
             e.val_loss = json_number(json_key(r, "val_loss"), "'val_loss'");
             e.val_f1 = json_number(json_key(r, "val_f1"), "'val_f1'");
+            e.val_map = json_number(json_key(r, "val_map"), "'val_map'");
+            e.score = json_number(json_key(r, "score"), "'score'");
             e.seconds = json_number(json_key(r, "seconds"), "'seconds'");
             s.history.push_back(e);
         }
@@ -201,9 +240,17 @@ OrderedJson options_json(const TrainOptions& o, const PreparedData& data) {
     j["schedule"] = o.schedule == Schedule::Cosine ? "cosine" : "constant";
     j["seed"] = o.seed;
     j["device"] = device_name(o.device);
-    j["tune_thresholds"] = o.tune_thresholds;
+    j["warmup_epochs"] = double(o.warmup_epochs);
+    j["thresholds"] = threshold_policy_name(o.thresholds);
+    j["min_positives"] = o.min_positives;
     j["pos_weight"] = o.pos_weight == PosWeightMode::Auto ? "auto" : "none";
     j["spec_augment"] = o.spec_augment;
+    j["mixup"] = double(o.mixup);
+    j["balanced"] = o.balanced;
+    j["ema"] = double(o.ema);
+    j["select"] = selection_name(o.select);
+    j["init"] = o.init;
+    j["freeze_backbone_epochs"] = o.freeze_backbone_epochs;
     j["patience"] = o.patience;
     j["windows"] = window_mode_name(o.windows);
     j["shuffle_buffer"] = o.shuffle_buffer;
@@ -287,9 +334,25 @@ namespace {
 
 // The options a resumed run takes from its config.json (changing them would not continue the same
 // run); the others (--epochs, --workers, --device, --patience) may change on --resume.
-constexpr const char* kRunOptions[] = {"batch",        "lr",      "weight_decay",    "optimizer",
-                                       "schedule",     "seed",    "tune_thresholds", "pos_weight",
-                                       "spec_augment", "windows", "shuffle_buffer"};
+constexpr const char* kRunOptions[] = {"batch",
+                                       "lr",
+                                       "weight_decay",
+                                       "optimizer",
+                                       "schedule",
+                                       "warmup_epochs",
+                                       "seed",
+                                       "thresholds",
+                                       "min_positives",
+                                       "pos_weight",
+                                       "spec_augment",
+                                       "mixup",
+                                       "balanced",
+                                       "ema",
+                                       "select",
+                                       "init",
+                                       "freeze_backbone_epochs",
+                                       "windows",
+                                       "shuffle_buffer"};
 
 // The run's own options for --resume; an option given on the command line that conflicts is a
 // UsageError naming it.
@@ -329,7 +392,15 @@ TrainOptions options_for_resume(const TrainOptions& given, const std::string& co
                 o.schedule =
                     json_string(theirs, k) == "cosine" ? Schedule::Cosine : Schedule::Constant;
             if (k == "seed") o.seed = uint64_t(json_int(theirs, k));
-            if (k == "tune_thresholds") o.tune_thresholds = theirs.get<bool>();
+            if (k == "warmup_epochs") o.warmup_epochs = float(json_number(theirs, k));
+            if (k == "thresholds") o.thresholds = parse_threshold_policy(json_string(theirs, k));
+            if (k == "min_positives") o.min_positives = int(json_int(theirs, k));
+            if (k == "mixup") o.mixup = float(json_number(theirs, k));
+            if (k == "balanced") o.balanced = theirs.get<bool>();
+            if (k == "ema") o.ema = float(json_number(theirs, k));
+            if (k == "select") o.select = parse_selection(json_string(theirs, k));
+            if (k == "init") o.init = json_string(theirs, k);
+            if (k == "freeze_backbone_epochs") o.freeze_backbone_epochs = int(json_int(theirs, k));
             if (k == "pos_weight")
                 o.pos_weight =
                     json_string(theirs, k) == "auto" ? PosWeightMode::Auto : PosWeightMode::None;
@@ -439,6 +510,16 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
     GNET_CHECK(o.lr > 0 && std::isfinite(o.lr), "--lr must be a positive number");
     GNET_CHECK(o.weight_decay >= 0, "--weight-decay must not be negative");
     GNET_CHECK(o.patience >= 0, "--patience must not be negative");
+    GNET_CHECK(o.warmup_epochs >= 0 && std::isfinite(o.warmup_epochs),
+               "--warmup-epochs must not be negative");
+    GNET_CHECK(o.mixup >= 0 && std::isfinite(o.mixup), "--mixup must not be negative");
+    GNET_CHECK(o.ema == 0 || (o.ema > 0 && o.ema < 1), "--ema must be 0 (off) or in (0, 1)");
+    GNET_CHECK(o.min_positives >= 1, "--min-positives must be at least 1");
+    GNET_CHECK(o.freeze_backbone_epochs >= 0, "--freeze-backbone-epochs must not be negative");
+    if (o.freeze_backbone_epochs > 0 && o.init.empty())
+        throw UsageError(
+            "--freeze-backbone-epochs needs --init CHECKPOINT (a fresh backbone "
+            "would stay random)");
     const PreparedData data = load_prepared(o.data_dir);
     const int G = data.num_genres();
     const std::vector<int> train_chunks = data.split_chunks(Split::Train);
@@ -453,6 +534,21 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
     cfg.init_seed = o.seed;
     const std::unique_ptr<Network> network = make_network(cfg, o.device);
     Network& model = *network;
+    TrainResult result;
+    if (!o.init.empty() && !o.resume) {
+        result.init_summary = init_from_checkpoint(o.init, data.genres, model).summary();
+        out << result.init_summary;
+    }
+    // With EMA on, the average is validated and saved through an inference-only twin.
+    std::optional<WeightAverage> ema;
+    std::unique_ptr<Network> ema_network;
+    if (o.ema > 0) {
+        ema.emplace(o.ema);
+        ResNet18Config ec = cfg;
+        ec.init_seed = std::nullopt;
+        ec.training = false;
+        ema_network = make_network(ec, o.device);
+    }
 
     std::vector<float> pos_weight;
     if (o.pos_weight == PosWeightMode::Auto) pos_weight = positive_weights(data, train_chunks);
@@ -469,7 +565,30 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
             throw Error(last_path + ": genres differ from " + o.data_dir + "/genres.txt");
         load_checkpoint(last, model);
         StFile opt_state = safetensors_read(opt_path);
-        model.load_optimizer_state(opt_state, opt_path);
+        // The EMA ("ema.<name>" and "ema.updates") travels in the optimizer file.
+        StFile adam_state, ema_state;
+        int64_t ema_updates = -1;
+        adam_state.metadata = opt_state.metadata;
+        for (StTensor& t : opt_state.tensors) {
+            if (t.name == "ema.updates" && t.dtype == StDtype::I64 && t.i64.size() == 1) {
+                ema_updates = t.i64[0];
+            } else if (t.name.rfind("ema.", 0) == 0) {
+                t.name = t.name.substr(4);
+                ema_state.tensors.push_back(std::move(t));
+            } else {
+                adam_state.tensors.push_back(std::move(t));
+            }
+        }
+        model.load_optimizer_state(adam_state, opt_path);
+        if (ema) {
+            if (ema_updates < 0)
+                throw Error(opt_path + ": no EMA of the weights in this run's optimizer state");
+            if (ema_updates > 0) {
+                // Check it against the model's layout before keeping it.
+                ema_network->load_state_dict(ema_state, opt_path);
+                ema->restore(std::move(ema_state), ema_updates);
+            }
+        }
         auto it = opt_state.metadata.find(kStateKey);
         if (it == opt_state.metadata.end())
             throw Error(opt_path + ": no " + kStateKey + " metadata (not written by gnet train)");
@@ -484,13 +603,14 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
                     csv_text += csv_line(rows[r].fields);
         }
         out << "resuming " << dir << " after epoch " << state.epoch << " (best epoch "
-            << state.best_epoch << ", val track macro F1 " << fmt("%.4f", state.best_f1) << ")\n";
+            << state.best_epoch << ", selection score (" << selection_name(o.select) << ") "
+            << fmt("%.4f", state.best_score) << ")\n";
         if (state.epoch >= o.epochs) {
             out << "nothing to do: " << state.epoch << " of " << o.epochs << " epochs done\n";
             TrainResult r;
             r.history = state.history;
             r.best_epoch = state.best_epoch;
-            r.best_f1 = state.best_f1;
+            r.best_score = state.best_score;
             return r;
         }
     }
@@ -514,18 +634,26 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
     lo.shuffle_buffer = o.shuffle_buffer;
     lo.rank = comm.rank();
     lo.ranks = comm.size();
+    if (o.balanced) lo.sample_weights = balanced_sample_weights(data, train_chunks);
     Loader loader(data, train_chunks, lo);
     const int64_t steps_per_epoch = loader.batches_per_epoch();
     const int64_t total_steps = steps_per_epoch * o.epochs;
+    const int64_t warmup_steps = int64_t(std::llround(double(o.warmup_epochs) * steps_per_epoch));
+    std::vector<float> mix_x, mix_y;
+    if (o.mixup > 0) {
+        mix_x.resize(size_t(o.batch) * kChunkFloats);
+        mix_y.resize(size_t(o.batch) * size_t(G));
+    }
 
     AdamParams adam;
     adam.weight_decay = o.weight_decay;
     adam.mode = o.optimizer;
 
-    TrainResult result;
     for (int epoch = state.epoch + 1; epoch <= o.epochs; ++epoch) {
         const auto t0 = std::chrono::steady_clock::now();
         loader.start_epoch(epoch);
+        const bool frozen = epoch <= o.freeze_backbone_epochs;
+        if (o.freeze_backbone_epochs > 0) model.set_backbone_frozen(frozen);
         std::vector<float> train_probs, train_targets;
         train_probs.reserve(size_t(loader.size()) * G);
         train_targets.reserve(size_t(loader.size()) * G);
@@ -546,11 +674,21 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
                                        "again to start over")));
             }
             const int64_t step = (epoch - 1) * steps_per_epoch + b->index;
-            lr = scheduled_lr(o.schedule, o.lr, step, total_steps);
+            lr = scheduled_lr(o.schedule, o.lr, step, total_steps, warmup_steps);
             adam.lr = lr;
-            float loss = model.train_step(host_view(b->x, {b->n, 1, kMelBands, kFrames}),
-                                          host_view(b->y, {b->n, G}),
+            const float* x = b->x;
+            const float* y = b->y;
+            if (o.mixup > 0) {
+                const MixupDraw d = draw_mixup(
+                    b->n, o.mixup, mix_seed(o.seed, uint64_t(epoch), 0x4d495855ull + b->index));
+                mixup_batch(b->n, kChunkFloats, G, b->x, b->y, d, mix_x.data(), mix_y.data());
+                x = mix_x.data();
+                y = mix_y.data();
+            }
+            float loss = model.train_step(host_view(x, {b->n, 1, kMelBands, kFrames}),
+                                          host_view(y, {b->n, G}),
                                           pos_weight.empty() ? nullptr : &pos_weight_t, adam);
+            if (ema) ema->update(model.state_dict());
             check_finite_loss(loss, epoch, b->index + 1, int(steps_per_epoch),
                               state.epoch > 0
                                   ? last_path + " keeps epoch " + std::to_string(state.epoch)
@@ -584,8 +722,14 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
         }
         MetricsReport train_report =
             compute_metrics(seen, G, train_probs.data(), train_targets.data());
+        // The weights that best.safetensors would hold: the EMA when it is on.
+        Network* judged = &model;
+        if (ema && ema->updates() > 0) {
+            ema_network->load_state_dict(ema->state(), "the EMA of the weights");
+            judged = ema_network.get();
+        }
         SplitEvaluation val =
-            evaluate_split(model, data, val_chunks, o.batch, {}, pos_weight, o.workers);
+            evaluate_split(*judged, data, val_chunks, o.batch, {}, pos_weight, o.workers);
 
         EpochRecord rec;
         rec.epoch = epoch;
@@ -594,25 +738,30 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
         rec.train_macro_f1 = train_report.macro_f1;
         rec.val_loss = val.loss;
         rec.val_f1 = val.track_mean_report.macro_f1;
+        rec.val_map = val.track_mean_report.macro_ap.value_or(0.0);
+        rec.score = o.select == Selection::Map    ? rec.val_map
+                    : o.select == Selection::Loss ? -rec.val_loss
+                                                  : rec.val_f1;
         rec.seconds = seconds_since(t0);
         if (!std::isfinite(rec.val_loss))
             throw Error("training diverged: the validation loss is not finite after epoch " +
                         std::to_string(epoch) + "; try a lower --lr");
 
-        std::vector<float> thresholds(size_t(G), 0.5f);
+        const int T = int(val.track_mean.size()) / G;
+        const ThresholdChoice choice = choose_thresholds(
+            T, G, val.track_mean.data(), val.track_targets.data(), o.thresholds, o.min_positives);
+        const std::vector<float>& thresholds = choice.thresholds;
         std::optional<double> tuned_f1;
-        if (o.tune_thresholds) {
-            const int T = int(val.track_mean.size()) / G;
-            thresholds = tune_thresholds(T, G, val.track_mean.data(), val.track_targets.data());
+        if (o.thresholds != ThresholdPolicy::Fixed)
             tuned_f1 =
                 compute_metrics(T, G, val.track_mean.data(), val.track_targets.data(), thresholds)
                     .macro_f1;
-        }
-        const bool improved = rec.val_f1 > state.best_f1;
+        const bool improved = state.best_epoch == 0 || rec.score > state.best_score;
         state.epoch = epoch;
         state.history.push_back(rec);
         if (improved) {
-            state.best_f1 = rec.val_f1;
+            result.threshold_summary = describe_thresholds(choice, data.genres, o.thresholds);
+            state.best_score = rec.score;
             state.best_epoch = epoch;
             state.bad_epochs = 0;
         } else {
@@ -627,14 +776,24 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
         OrderedJson prov = options_json(o, data);
         prov["epoch"] = epoch;
         prov["val_track_mean_macro_f1"] = rec.val_f1;
+        prov["val_track_mean_map"] = rec.val_map;
+        prov["weights"] = judged == &model ? "raw" : "ema";
         meta.train = json_dump(prov);
         write_checkpoint(last_next, model, meta);
         StFile opt_state = model.optimizer_state();
+        if (ema) {
+            for (const StTensor& t : ema->state().tensors) {
+                StTensor c = t;
+                c.name = "ema." + t.name;
+                opt_state.tensors.push_back(std::move(c));
+            }
+            opt_state.tensors.push_back({"ema.updates", StDtype::I64, {}, {}, {ema->updates()}});
+        }
         opt_state.metadata[kStateKey] = json_dump(run_state_json(state));
         safetensors_write(opt_next, opt_state);
         rename_file(opt_next, opt_path);
         rename_file(last_next, last_path);
-        if (improved) write_checkpoint(best_path, model, meta);
+        if (improved) write_checkpoint(best_path, *judged, meta);
         csv_text += csv_line(metrics_row(rec, samples_per_s, train_report, val, tuned_f1));
         write_file_atomic(csv_path, csv_text);
         write_curves_png(png_path, state.history);
@@ -643,11 +802,11 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
         auto fo = [](const std::optional<double>& v) {
             return v ? fmt("%.4f", *v) : std::string("n/a");
         };
-        out << "epoch " << epoch << "/" << o.epochs << "  lr " << fmt("%.2e", lr) << "  train loss "
-            << f(rec.train_loss) << " F1 " << f(rec.train_macro_f1) << "  val loss "
-            << f(rec.val_loss) << "  chunk F1 " << f(val.chunk.macro_f1) << " mAP "
-            << fo(val.chunk.macro_ap) << "  track mean F1 " << f(rec.val_f1) << " mAP "
-            << fo(val.track_mean_report.macro_ap) << " AUC "
+        out << "epoch " << epoch << "/" << o.epochs << (frozen ? " (backbone frozen)" : "")
+            << "  lr " << fmt("%.2e", lr) << "  train loss " << f(rec.train_loss) << " F1 "
+            << f(rec.train_macro_f1) << "  val loss " << f(rec.val_loss) << "  chunk F1 "
+            << f(val.chunk.macro_f1) << " mAP " << fo(val.chunk.macro_ap) << "  track mean F1 "
+            << f(rec.val_f1) << " mAP " << fo(val.track_mean_report.macro_ap) << " AUC "
             << fo(val.track_mean_report.macro_roc_auc) << "  track max F1 "
             << f(val.track_max_report.macro_f1);
         if (tuned_f1) out << "  tuned F1 " << f(*tuned_f1);
@@ -659,16 +818,16 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
         double stop_flag = stop ? 1 : 0;
         comm.allreduce_sum(&stop_flag, 1);  // the other ranks wait here for the epoch's commit
         if (stop) {
-            out << "early stop: no improvement of the val track macro F1 for " << o.patience
-                << " epochs (best " << f(state.best_f1) << " at epoch " << state.best_epoch
-                << ")\n";
+            out << "early stop: no improvement of the selection score (" << selection_name(o.select)
+                << ") for " << o.patience << " epochs (best " << f(state.best_score) << " at epoch "
+                << state.best_epoch << ")\n";
             result.stopped_early = true;
             break;
         }
     }
     result.history = state.history;
     result.best_epoch = state.best_epoch;
-    result.best_f1 = state.best_f1;
+    result.best_score = state.best_score;
     result.rank = comm.rank();
     result.ranks = comm.size();
     return result;

@@ -4,8 +4,12 @@
 // every epoch at chunk level and at track level (mean and max aggregation of chunk probabilities).
 // RUN_DIR receives, each epoch and atomically:
 //   last.safetensors       the model after the epoch (checkpoint format of nn/checkpoint.h)
-//   best.safetensors       the epoch with the best validation track-level macro F1 (mean
-//                          aggregation, thresholds 0.5); ties keep the earlier epoch
+//   best.safetensors       the epoch with the best selection score (TrainOptions::select:
+//                          validation track-level mAP by default, or the validation loss, or
+//                          macro F1 at 0.5); ties keep the earlier epoch. With EMA on, the
+//                          averaged weights (train/weight_average.h) are what is validated and
+//                          saved as best.safetensors (last.safetensors keeps the raw weights
+//                          for --resume; the average itself is in optimizer.safetensors)
 //   optimizer.safetensors  Adam moments + step, and in its metadata "gnet.train_state" (JSON: the
 //                          epoch, best epoch and score, epochs without improvement, the history
 //                          of the curves) for --resume
@@ -18,8 +22,15 @@
 // Resuming takes the run's options from config.json (a conflicting option given on the command
 // line is refused by name), loads the newest (model, optimizer) pair of one epoch and continues
 // with the next epoch: the loader's order and
-// SpecAugment are pure functions of (seed, epoch) and the model holds everything else, so on the
-// CPU the resumed run reproduces the uninterrupted one bit for bit.
+// SpecAugment, balanced sampling and mixup are pure functions of (seed, epoch) and the model,
+// the optimizer file (Adam moments, the EMA) hold everything else, so on the CPU the resumed run
+// reproduces the uninterrupted one bit for bit.
+//
+// The recipe (every lever measured in docs/training.md): linear warm-up then cosine decay of the
+// learning rate, AdamW with weight decay, BCE positive weights, SpecAugment, mixup, balanced
+// sampling, an EMA of the weights, selection by validation mAP, thresholds by policy
+// (train/thresholds.h); --init starts from another checkpoint (train/transfer.h), optionally with
+// the backbone frozen for the first epochs.
 //
 // Training F1 (for the curves) is computed from each step's own forward pass (train mode, with
 // augmentation), at chunk level.
@@ -44,6 +55,7 @@
 #include "train/dataset.h"
 #include "train/loader.h"
 #include "train/metrics.h"
+#include "train/thresholds.h"
 
 namespace gnet {
 
@@ -51,22 +63,37 @@ class Network;
 
 enum class Schedule { Constant, Cosine };
 enum class PosWeightMode { None, Auto };
+// What picks best.safetensors: validation track-level (mean) macro mAP, validation loss, or
+// track-level macro F1 at threshold 0.5 (noisy on small validation sets).
+enum class Selection { Map, Loss, F1 };
+Selection parse_selection(const std::string& text);  // "map" | "loss" | "f1"; else UsageError
+const char* selection_name(Selection s);
 
+// The defaults are gnet's default recipe (docs/training.md: chosen from the ablation there);
+// bare_recipe() switches every lever off.
 struct TrainOptions {
     std::string data_dir;
     std::string out_dir = "run";
     int epochs = 30;
     int batch = 32;
     float lr = 1e-3f;
-    float weight_decay = 0.f;
-    AdamMode optimizer = AdamMode::Adam;
-    Schedule schedule = Schedule::Constant;
+    float weight_decay = 0.01f;
+    AdamMode optimizer = AdamMode::AdamW;
+    Schedule schedule = Schedule::Cosine;
+    float warmup_epochs = 1.f;  // linear warm-up from lr/steps to lr over this many epochs
     uint64_t seed = 0;
     bool resume = false;
     Device device = Device::CPU;
-    bool tune_thresholds = false;
-    PosWeightMode pos_weight = PosWeightMode::None;
-    bool spec_augment = false;
+    ThresholdPolicy thresholds = ThresholdPolicy::Auto;
+    int min_positives = 5;  // Auto: a genre's own threshold needs this many positive val tracks
+    PosWeightMode pos_weight = PosWeightMode::Auto;
+    bool spec_augment = true;
+    float mixup = 0.f;      // Beta(alpha, alpha) of mixup; 0 = off
+    bool balanced = false;  // balanced sampling (train/dataset.h balanced_sample_weights)
+    float ema = 0.f;        // EMA decay of the saved weights; 0 = off
+    Selection select = Selection::Map;
+    std::string init;                // --init CHECKPOINT ("" = fresh initialisation)
+    int freeze_backbone_epochs = 0;  // with --init: train only fc for this many first epochs
     int patience = 0;  // early stopping after this many epochs without improvement; 0 = off
     int workers = 2;   // loader threads
     WindowMode windows = WindowMode::Fixed;  // training samples (validation: always fixed)
@@ -78,8 +105,15 @@ struct TrainOptions {
     std::vector<std::string> given;
 };
 
-// Learning rate of step `step` (0-based) out of `total_steps`: constant, or cosine from lr to 0.
-float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps);
+// Every recipe lever off: constant lr, Adam without weight decay, no warm-up, no positive weights,
+// no SpecAugment, mixup, balanced sampling or EMA, fixed 0.5 thresholds (selection stays by mAP).
+// Options named in `o.given` keep their value.
+void apply_bare_recipe(TrainOptions& o);
+
+// Learning rate of step `step` (0-based) out of `total_steps`: during the first `warmup_steps`
+// linear, lr * (step + 1) / warmup_steps; then constant, or cosine from lr to 0 over the rest.
+float scheduled_lr(Schedule s, float lr, int64_t step, int64_t total_steps,
+                   int64_t warmup_steps = 0);
 
 // Metrics of one split at the three levels.
 struct SplitEvaluation {
@@ -103,16 +137,20 @@ struct EpochRecord {
     double train_loss = 0;
     double train_macro_f1 = 0;  // chunk level, from the training forward passes
     double val_loss = 0;
-    double val_f1 = 0;  // track level, mean aggregation, macro F1 (the selection score)
+    double val_f1 = 0;   // track level, mean aggregation, macro F1 at 0.5
+    double val_map = 0;  // track level, mean aggregation, macro AP (0 when undefined)
+    double score = 0;    // the selection score (higher is better; -loss for Selection::Loss)
     double seconds = 0;
 };
 
 struct TrainResult {
     std::vector<EpochRecord> history;  // every epoch of the run, resumed ones included
     int best_epoch = 0;
-    double best_f1 = -1;
+    double best_score = 0;  // the selection score of best_epoch
     bool stopped_early = false;
-    int rank = 0, ranks = 1;  // data-parallel: this process's rank; only rank 0 reports
+    int rank = 0, ranks = 1;        // data-parallel: this process's rank; only rank 0 reports
+    std::string init_summary;       // what --init loaded ("" without --init)
+    std::string threshold_summary;  // the thresholds of best.safetensors and how each was chosen
 };
 
 // Trains as described above; epoch summaries go to `out` (one line each).
