@@ -313,6 +313,11 @@ Tensor ResNet18Bf16::forward(const Tensor& x) {
     return logits();
 }
 
+Tensor ResNet18Bf16::features() const {
+    GNET_CHECK(last_batch_ > 0, "ResNet18Bf16: no forward pass yet");
+    return Tensor::view(f32(acts_, pooled_), {last_batch_, kFeatures}, exec_.device);
+}
+
 Tensor ResNet18Bf16::logits() const {
     GNET_CHECK(last_batch_ > 0, "ResNet18Bf16: no forward pass yet");
     return Tensor::view(f32(acts_, logits_), {last_batch_, config_.num_genres}, exec_.device);
@@ -339,6 +344,10 @@ void ResNet18Bf16::backward(const Tensor& dlogits) {
     layer::linear_backward(exec_, LinearParams{N, kFeatures, G}, f32(acts_, pooled_),
                            f32(params_, fc_w), dl, f32(acts_, dpooled_), grad(fc_w), grad(fc_b));
     if (gradient_hook_) gradient_hook_(grads_.offset(fc_w));
+    if (backbone_frozen_) {  // only fc learns
+        if (gradient_hook_) gradient_hook_(0);
+        return;
+    }
     const Block& last = blocks_.back();
     layer_bf16::avgpool_backward(exec_, N, last.conv2.OH * last.conv2.OW, kFeatures,
                                  f32(acts_, dpooled_), g16(0));
@@ -402,9 +411,13 @@ void ResNet18Bf16::zero_grad() {
 
 void ResNet18Bf16::adam_step(const AdamParams& p) {
     require_training("adam_step");
-    layer_bf16::adam_step(exec_, p, params_.numel(), params_.data(), grads_.data(), adam_m_.data(),
-                          adam_v_.data(),
-                          reinterpret_cast<Bf16*>(weights16_.tensor(params16_).data()));
+    // fc.weight and fc.bias are the arena's last slots: a frozen backbone updates only that tail
+    // (and no conv weight changes, so their IHWO copies stay as they are).
+    const int64_t from = backbone_frozen_ ? params_.offset(param_slot_.at("fc.weight")) : 0;
+    layer_bf16::adam_step(exec_, p, params_.numel() - from, params_.data() + from,
+                          grads_.data() + from, adam_m_.data() + from, adam_v_.data() + from,
+                          reinterpret_cast<Bf16*>(weights16_.tensor(params16_).data()) + from);
+    if (backbone_frozen_) return;
     for (const Conv* c : all_convs())
         layer_bf16::conv_ihwo(exec_, c->params(1), w16(*c),
                               reinterpret_cast<Bf16*>(weights16_.tensor(c->wt16).data()));
