@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz harnesses (fuzz/corpus/<harness>/): small valid inputs and
-a few near-misses for each parser. Audio seeds come from fuzz_make_audio_seeds (a build target),
-passed as the first argument. Run: python3 fuzz/make_corpus.py build/fuzz/fuzz_make_audio_seeds"""
+a few near-misses for each parser. Audio seeds are not committed: the build target
+fuzz_make_audio_seeds writes them at test time. Run: python3 fuzz/make_corpus.py"""
 import json
 import os
 import struct
@@ -80,22 +80,8 @@ def main():
                                    "train/x.npy,train,a.wav,0,1\nval/y.npy,val,a.wav,10,1\n")
     put("manifest", "bad_header", "rock\n\0file,split,track\n")
 
-    # WAV, AIFF-C-free stdlib writers are enough for the container parsers; the encoded formats
-    # come from the C++ seed writer.
-    import wave
-    wav = os.path.join(ROOT, "audio", "stdlib.wav")
-    os.makedirs(os.path.dirname(wav), exist_ok=True)
-    with wave.open(wav, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(1)
-        w.setframerate(11025)
-        w.writeframes(bytes(range(0, 250, 5)))
-    with open(wav, "rb") as f:
-        raw = f.read()
-    with open(wav, "wb") as f:
-        f.write(b"\x00" + raw)
-    if len(sys.argv) > 1:
-        subprocess.check_call([sys.argv[1], os.path.join(ROOT, "audio")])
+    # Audio seeds are not committed: fuzz_make_audio_seeds writes them into the build folder
+    # (ctest's fuzz_audio_seeds fixture, scripts/fuzz).
 
 
 if __name__ == "__main__":
