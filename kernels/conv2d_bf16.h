@@ -8,10 +8,12 @@
 //   wt      (C, KH, KW, OC)    bf16   "IHWO": the same weights for backward_data (conv2d_bf16_ihwo)
 //   dw      (OC, KH, KW, C)    float  master-weight gradient (Accum::Overwrite or Add)
 //
-//   forward          y[n,oh,ow,oc] = bf16( sum_{kh,kw,c} x[n, oh*s-p+kh, ow*s-p+kw, c]
-//   w[oc,kh,kw,c] ) backward_data    dx[n,h,w,c]   = bf16( sum_{oc,kh,kw} dy[n,oh,ow,oc]
-//   w[oc,kh,kw,c] ), h = oh*s-p+kh backward_weight  dw[oc,kh,kw,c] (=|+=) sum_{n,oh,ow}
-//   dy[n,oh,ow,oc] x[n, oh*s-p+kh, ow*s-p+kw, c]
+// clang-format off
+//   forward          y[n,oh,ow,oc]  = bf16( sum_{kh,kw,c} x[n, oh*s-p+kh, ow*s-p+kw, c] w[oc,kh,kw,c] )
+//   backward_data    dx[n,h,w,c]    = bf16( sum_{oc,kh,kw} dy[n,oh,ow,oc] w[oc,kh,kw,c] ),
+//                                     h = oh*s-p+kh, w = ow*s-p+kw
+//   backward_weight  dw[oc,kh,kw,c] (=|+=) sum_{n,oh,ow} dy[n,oh,ow,oc] x[n, oh*s-p+kh, ow*s-p+kw, c]
+// clang-format on
 // Every product is exact in float32; sums are float32; each bf16 output is its float32 sum rounded
 // to nearest even once. forward can also return per-channel batch-norm statistics of the float32
 // outputs (before rounding): sum and sum of squares over N*OH*OW, reduced in a fixed order.
@@ -53,6 +55,19 @@ void conv2d_bf16_backward_weight(const Conv2dParams& p, const Bf16* x, const Bf1
 // wt (C, KH, KW, OC) from w (OC, KH, KW, C).
 void conv2d_bf16_ihwo(const Conv2dParams& p, const Bf16* w, Bf16* wt /*=*/);
 }  // namespace cpu
+
+// Fast CPU backend (conv2d_bf16_cpu_fast.cpp; only when cpu_fast::available()): the same results
+// through the float32 fast convolutions on exactly converted operands (summation order differs:
+// Winograd for 3x3 stride-1 layers), each output rounded once; what `--precision bf16` runs on a
+// CPU. Tested against cpu:: in tests/test_conv2d_bf16_fast.cpp.
+namespace cpu_fast {
+void conv2d_bf16_forward(const Conv2dParams& p, const Bf16* x, const Bf16* w, Bf16* y /*=*/,
+                         ChannelStats* stats /*= or null*/);
+void conv2d_bf16_backward_data(const Conv2dParams& p, const Bf16* dy, const Bf16* wt,
+                               Bf16* dx /*=*/);
+void conv2d_bf16_backward_weight(const Conv2dParams& p, const Bf16* x, const Bf16* dy, float* dw,
+                                 Accum accum);
+}  // namespace cpu_fast
 
 namespace gpu {
 // Device pointers; asynchronous on `stream`; no allocation, no host synchronisation. They need

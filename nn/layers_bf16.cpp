@@ -19,6 +19,18 @@
     } while (0)
 #endif
 
+// The convolutions have a fast CPU backend (conv2d_bf16_cpu_fast.cpp) as well as the twins.
+#if GNET_HAVE_CPU_FAST
+#define GNET_BF16_FAST_CPU(e, call)                            \
+    do {                                                       \
+        if ((e).cpu_fast()) return ::gnet::cpu_fast::call;     \
+    } while (0)
+#else
+#define GNET_BF16_FAST_CPU(e, call) \
+    do {                            \
+    } while (0)
+#endif
+
 namespace gnet::layer_bf16 {
 
 size_t conv_forward_workspace_bytes(const Exec& e, const Conv2dParams& p, bool stats) {
@@ -47,6 +59,7 @@ size_t bn_backward_workspace_bytes(const Exec& e, const BnBf16Params& p) {
 
 void conv_forward(const Exec& e, const Conv2dParams& p, const Bf16* x, const Bf16* w, Bf16* y,
                   ChannelStats* stats, void* workspace) {
+    GNET_BF16_FAST_CPU(e, conv2d_bf16_forward(p, x, w, y, stats));
     GNET_BF16_DISPATCH(e, conv2d_bf16_forward(p, x, w, y, stats),
                        conv2d_bf16_forward(p, x, w, y, stats, workspace, e.stream));
     (void)workspace;
@@ -54,12 +67,14 @@ void conv_forward(const Exec& e, const Conv2dParams& p, const Bf16* x, const Bf1
 
 void conv_backward_data(const Exec& e, const Conv2dParams& p, const Bf16* dy, const Bf16* wt,
                         Bf16* dx) {
+    GNET_BF16_FAST_CPU(e, conv2d_bf16_backward_data(p, dy, wt, dx));
     GNET_BF16_DISPATCH(e, conv2d_bf16_backward_data(p, dy, wt, dx),
                        conv2d_bf16_backward_data(p, dy, wt, dx, e.stream));
 }
 
 void conv_backward_weight(const Exec& e, const Conv2dParams& p, const Bf16* x, const Bf16* dy,
                           float* dw, Accum accum, void* workspace) {
+    GNET_BF16_FAST_CPU(e, conv2d_bf16_backward_weight(p, x, dy, dw, accum));
     GNET_BF16_DISPATCH(e, conv2d_bf16_backward_weight(p, x, dy, dw, accum),
                        conv2d_bf16_backward_weight(p, x, dy, dw, accum, workspace, e.stream));
     (void)workspace;

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "nn/model_init.h"
@@ -94,6 +95,52 @@ TEST_CASE("ResNet18Bf16 on the CPU computes ResNet18: logits, loss and gradients
     CHECK(cos_bf > cos_pert - 0.05);
     CHECK(cos_bf > 0.5);  // a wiring error (a transposed weight, a lost residual) gives ~0
     CHECK(bf.adam_steps() == 1);
+}
+
+TEST_CASE("ResNet18Bf16's fast CPU backend runs the twins' bf16 arithmetic") {
+    if (effective_cpu_backend(CpuBackend::Fast) != CpuBackend::Fast) {
+        MESSAGE("this CPU has no AVX2+FMA: the fast backend is not used here");
+        return;
+    }
+    // The same operands and roundings with float32 sums in another order (Winograd, packed
+    // GEMM): only values whose sums straddle a bf16 rounding boundary differ, by one ulp. In
+    // eval mode that leaves the logits all but equal. A train step at this size amplifies such
+    // flips as it does any 2^-8 perturbation (see the test above), so there the yardstick is the
+    // specification's own distance to float32: the fast mode must be as close to it.
+    ResNet18Config cr = small_config(Precision::Bf16), cf = cr, c32 = small_config(Precision::Fp32);
+    cf.cpu_backend = CpuBackend::Fast;
+    ResNet18Bf16 ref(cr, Device::CPU), fast(cf, Device::CPU);
+    ResNet18 f32(c32, Device::CPU);
+    const Tensor x = random_input(2, 32, 40, 4);
+    const Tensor targets = Tensor::from_vector({2, 4}, {1, 0, 1, 0, 0, 0, 1, 1}, Device::CPU);
+    ref.set_mode(Mode::Eval);
+    fast.set_mode(Mode::Eval);
+    const double c_eval = cosine(ref.forward(x).to_host(), fast.forward(x).to_host());
+    ref.set_mode(Mode::Train);
+    fast.set_mode(Mode::Train);
+    AdamParams adam;
+    const float loss_ref = ref.train_step(x, targets, nullptr, adam);
+    const float loss_fast = fast.train_step(x, targets, nullptr, adam);
+    const float loss_32 = f32.train_step(x, targets, nullptr, adam);
+    const auto g_ref = ref.gradients(), g_fast = fast.gradients();
+    const auto g_32 = f32.gradients();
+    REQUIRE(g_ref.size() == g_fast.size());
+    double cos_ref = 0, cos_fast = 0;
+    for (size_t i = 0; i < g_32.size(); ++i) {
+        const std::vector<float> r = g_32[i].tensor.to_host();
+        cos_ref += cosine(r, g_ref[i].second) / double(g_32.size());
+        cos_fast += cosine(r, g_fast[i].second) / double(g_32.size());
+    }
+    MESSAGE("eval logits cosine fast vs reference bf16 " << c_eval << "; loss fast " << loss_fast
+                                                          << ", reference " << loss_ref
+                                                          << ", float32 " << loss_32
+                                                          << "; mean gradient cosine to float32: "
+                                                          << "fast " << cos_fast << ", reference "
+                                                          << cos_ref);
+    CHECK(c_eval > 0.9999);
+    CHECK(loss_fast == doctest::Approx(loss_32).epsilon(0.02));
+    CHECK(cos_fast > cos_ref - 0.05);
+    CHECK(cos_fast > 0.5);
 }
 
 TEST_CASE("ResNet18Bf16 state_dict and optimizer state round-trip through torchvision's layout") {
