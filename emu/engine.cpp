@@ -802,9 +802,8 @@ void set_schedule(const Schedule& s) {
     st.schedule.host_threads = std::max(1u, std::min(s.host_threads, st.max_threads));
 }
 
-void launch(const LaunchRequest& r, cudaStream_t stream) {
-    if (tls_lane) outside_kernel("a kernel launch from device code (dynamic parallelism)");
-    if (!check_config(r, stream)) return;
+namespace {
+cudaError_t run_launch(const LaunchRequest& r) {
     static std::atomic<uint64_t> launches{0};
     Grid g;
     g.request = &r;
@@ -816,7 +815,16 @@ void launch(const LaunchRequest& r, cudaStream_t stream) {
     if (Profile* p = Profile::get())
         p->add(r.name, g.blocks, g.blocks * r.block.x * r.block.y * r.block.z,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    if (g.failed) set_error(cudaErrorLaunchFailure, "emulated device: " + g.fault);
+    if (g.failed) return set_error(cudaErrorLaunchFailure, "emulated device: " + g.fault);
+    return cudaSuccess;
+}
+}  // namespace
+
+void launch(const LaunchRequest& r, cudaStream_t stream, std::shared_ptr<const void> args) {
+    if (tls_lane) outside_kernel("a kernel launch from device code (dynamic parallelism)");
+    if (!check_config(r, stream)) return;
+    // Run now, or (stream capture) later from a copy of the request, whose arguments `args` owns.
+    run_or_record(stream, r.name, [r, args = std::move(args)] { return run_launch(r); });
 }
 
 bool check_kernel_pointer(const char* kernel, int arg_index, const void* p) {

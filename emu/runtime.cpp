@@ -17,14 +17,6 @@
 
 #include "emu/runtime_internal.h"
 
-struct CUstream_st {
-    int id;
-};
-struct CUevent_st {
-    std::chrono::steady_clock::time_point when;
-    bool recorded = false;
-};
-
 namespace gnet::emu {
 
 namespace {
@@ -207,6 +199,16 @@ const char* cudaGetErrorName(cudaError_t e) {
             return "cudaErrorNotReady";
         case cudaErrorLaunchFailure:
             return "cudaErrorLaunchFailure";
+        case cudaErrorStreamCaptureUnsupported:
+            return "cudaErrorStreamCaptureUnsupported";
+        case cudaErrorStreamCaptureInvalidated:
+            return "cudaErrorStreamCaptureInvalidated";
+        case cudaErrorStreamCaptureIsolation:
+            return "cudaErrorStreamCaptureIsolation";
+        case cudaErrorStreamCaptureImplicit:
+            return "cudaErrorStreamCaptureImplicit";
+        case cudaErrorIllegalState:
+            return "cudaErrorIllegalState";
         default:
             return "cudaErrorUnknown";
     }
@@ -244,6 +246,21 @@ const char* cudaGetErrorString(cudaError_t e) {
             break;
         case cudaErrorLaunchFailure:
             base = "unspecified launch failure";
+            break;
+        case cudaErrorStreamCaptureUnsupported:
+            base = "operation not permitted when stream is capturing";
+            break;
+        case cudaErrorStreamCaptureInvalidated:
+            base = "operation failed due to a previous error during capture";
+            break;
+        case cudaErrorStreamCaptureIsolation:
+            base = "dependency created on uncaptured work in another stream";
+            break;
+        case cudaErrorStreamCaptureImplicit:
+            base = "operation would make the legacy stream depend on a capturing blocking stream";
+            break;
+        case cudaErrorIllegalState:
+            base = "the operation cannot be performed in the present state";
             break;
         default:
             base = "unknown error";
@@ -367,6 +384,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
 }
 
 cudaError_t cudaDeviceSynchronize() {
+    if (cudaError_t e = check_not_capturing("cudaDeviceSynchronize")) return e;
     return cudaSuccess;  // every call has completed when it returned
 }
 
@@ -386,6 +404,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 // ---------------------------------------------------------------------------------------------
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
     *ptr = nullptr;
+    if (cudaError_t e = check_not_capturing("cudaMalloc")) return e;
     if (bytes == 0) return cudaSuccess;
     {
         std::lock_guard<std::mutex> lock(state().m);
@@ -427,11 +446,13 @@ cudaError_t free_kind(void* ptr, MemoryKind kind, const char* call) {
 }  // namespace
 
 cudaError_t cudaFree(void* ptr) {
+    if (cudaError_t e = check_not_capturing("cudaFree")) return e;
     return free_kind(ptr, MemoryKind::Device, "cudaFree");
 }
 
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
     *ptr = nullptr;
+    if (cudaError_t e = check_not_capturing("cudaMallocHost")) return e;
     if (bytes == 0) return cudaSuccess;
     void* p = allocate(bytes);
     if (!p)
@@ -448,10 +469,12 @@ cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned) {
 }
 
 cudaError_t cudaFreeHost(void* ptr) {
+    if (cudaError_t e = check_not_capturing("cudaFreeHost")) return e;
     return free_kind(ptr, MemoryKind::Pinned, "cudaFreeHost");
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
+    if (cudaError_t e = check_not_capturing("cudaMemset")) return e;
     return cudaMemsetAsync(ptr, value, bytes, nullptr);
 }
 
@@ -462,11 +485,14 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
         return set_error(cudaErrorInvalidValue, "cudaMemset of " + std::to_string(bytes) +
                                                     " bytes at " + describe_pointer(ptr) +
                                                     ": not inside one device allocation");
-    std::memset(ptr, value, bytes);
-    return cudaSuccess;
+    return run_or_record(stream, "cudaMemsetAsync", [=] {
+        std::memset(ptr, value, bytes);
+        return cudaSuccess;
+    });
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+    if (cudaError_t e = check_not_capturing("cudaMemcpy")) return e;
     if (cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpy")) return e;
     if (bytes) std::memmove(dst, src, bytes);
     return cudaSuccess;
@@ -476,8 +502,11 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
                             cudaStream_t stream) {
     if (cudaError_t e = check_stream(stream, "cudaMemcpyAsync")) return e;
     if (cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpyAsync")) return e;
-    if (bytes) std::memmove(dst, src, bytes);
-    return cudaSuccess;
+    if (!bytes) return cudaSuccess;
+    return run_or_record(stream, "cudaMemcpyAsync", [=] {
+        std::memmove(dst, src, bytes);
+        return cudaSuccess;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,17 +525,23 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
     std::lock_guard<std::mutex> lock(state().m);
-    if (!stream || !state().streams.erase(stream))
+    if (!stream || !state().streams.count(stream))
         return set_error(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: invalid stream");
+    if (stream->capture)
+        return set_error(cudaErrorStreamCaptureUnsupported,
+                         "cudaStreamDestroy: the stream is being captured");
+    state().streams.erase(stream);
     delete stream;
     return cudaSuccess;
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+    if (cudaError_t e = check_not_capturing("cudaStreamSynchronize")) return e;
     return check_stream(stream, "cudaStreamSynchronize");
 }
 
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
+    if (cudaError_t e = check_not_capturing("cudaStreamQuery")) return e;
     return check_stream(stream, "cudaStreamQuery");
 }
 
@@ -515,7 +550,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     std::lock_guard<std::mutex> lock(state().m);
     if (!state().events.count(event))
         return set_error(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: invalid event");
-    return cudaSuccess;
+    return check_capture_wait(stream, event);
 }
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
@@ -539,15 +574,22 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     if (cudaError_t e = check_stream(stream, "cudaEventRecord")) return e;
-    std::lock_guard<std::mutex> lock(state().m);
-    if (!state().events.count(event))
-        return set_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: invalid event");
-    event->when = std::chrono::steady_clock::now();
-    event->recorded = true;
-    return cudaSuccess;
+    {
+        std::lock_guard<std::mutex> lock(state().m);
+        if (!state().events.count(event))
+            return set_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: invalid event");
+        event->recorded_in = stream ? stream->capture : nullptr;
+    }
+    return run_or_record(stream, "cudaEventRecord", [=] {
+        std::lock_guard<std::mutex> lock(state().m);
+        event->when = std::chrono::steady_clock::now();
+        event->recorded = true;
+        return cudaSuccess;
+    });
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+    if (cudaError_t e = check_not_capturing("cudaEventSynchronize")) return e;
     std::lock_guard<std::mutex> lock(state().m);
     if (!state().events.count(event))
         return set_error(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: invalid event");

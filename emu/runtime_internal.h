@@ -3,8 +3,24 @@
 
 #include <cuda_runtime.h>
 
+#include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
+
+namespace gnet::emu {
+struct Capture;
+}
+
+struct CUstream_st {
+    int id;
+    gnet::emu::Capture* capture = nullptr;  // while the stream is being captured (graph.cpp)
+};
+struct CUevent_st {
+    std::chrono::steady_clock::time_point when;
+    bool recorded = false;
+    const gnet::emu::Capture* recorded_in = nullptr;  // the capture that last recorded it
+};
 
 namespace gnet::emu {
 
@@ -19,6 +35,17 @@ MemoryKind memory_kind(const void* p, size_t bytes);
 std::string describe_pointer(const void* p);  // "0x... (inside a 4096-byte device allocation)"
 
 bool valid_stream(cudaStream_t stream);
+
+// Stream capture (emu/graph.cpp). A piece of stream work (a launch, copy, memset, event record)
+// runs now, or is recorded into the capture's graph when `stream` is being captured; `call` names
+// it in errors (the legacy stream may not be used while a global-mode capture is active).
+using StreamWork = std::function<cudaError_t()>;
+cudaError_t run_or_record(cudaStream_t stream, const char* call, StreamWork work);
+// Synchronous and allocating calls are not allowed while the calling thread (or, in global mode,
+// any thread) captures: an error naming `call`, and the capture is invalidated, as CUDA does.
+cudaError_t check_not_capturing(const char* call);
+// cudaStreamWaitEvent on a capturing stream: only an event recorded in the same capture.
+cudaError_t check_capture_wait(cudaStream_t stream, cudaEvent_t event);
 size_t max_dynamic_shared(const void* kernel);  // the attribute, 48 KiB unless raised
 
 // The emulated device's limits (an H100's).

@@ -14,6 +14,7 @@
 
 #include <cuda_runtime.h>
 
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -67,8 +68,8 @@ void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, cudaStream_t str
     static const std::string name = launch_detail::kernel_name(__PRETTY_FUNCTION__);
 #if defined(GNET_EMU_DEVICE)
     using Params = typename launch_detail::KernelTraits<decltype(Kernel)>::Params;
-    const Params params(std::forward<Args>(args)...);
-    if (launch_detail::check_pointers(name, params,
+    const auto params = std::make_shared<const Params>(std::forward<Args>(args)...);
+    if (launch_detail::check_pointers(name, *params,
                                       std::make_index_sequence<std::tuple_size_v<Params>>{})) {
         const emu::LaunchRequest request{
             name.c_str(),
@@ -77,8 +78,8 @@ void launch(dim3 grid, dim3 block, size_t dynamic_shared_bytes, cudaStream_t str
             block,
             dynamic_shared_bytes,
             [](const void* p) { std::apply(Kernel, *static_cast<const Params*>(p)); },
-            &params};
-        emu::launch(request, stream);
+            params.get()};
+        emu::launch(request, stream, params);
     }
 #else
     Kernel<<<grid, block, dynamic_shared_bytes, stream>>>(std::forward<Args>(args)...);

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 struct uint3 {
     unsigned int x, y, z;
@@ -96,8 +97,10 @@ struct LaunchRequest {
     const void* args;
 };
 // Checks the configuration (an invalid one sets the last error and runs nothing, as CUDA does),
-// then runs every block before returning: the emulated streams execute in issue order.
-void launch(const LaunchRequest& request, cudaStream_t stream);
+// then runs every block before returning: the emulated streams execute in issue order. On a
+// stream being captured (CUDA graphs) the launch is recorded instead; `args` owns what
+// request.args points to, so a recorded launch keeps its arguments.
+void launch(const LaunchRequest& request, cudaStream_t stream, std::shared_ptr<const void> args);
 
 // How the engine schedules work. GNET_EMU_ORDER (forward|reverse|shuffle), GNET_EMU_SEED and
 // GNET_EMU_THREADS (host threads running blocks; default: all cores) set the start; tests change
