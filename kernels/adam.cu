@@ -31,8 +31,11 @@ __device__ __forceinline__ void adam1(const AdamArgs& a, float& w, float g, floa
 }
 
 // copy: null, or the bf16 copy of param written in the same pass (the mixed-precision path).
-__global__ void adam_step_kernel(AdamArgs a, int64_t n, float* param, const float* grad, float* m,
-                                 float* v, bool vec, Bf16* copy) {
+// scalars: null, or this step's AdamScalars in device memory, which then replace a.s (a CUDA
+// graph's replay takes each step's learning rate and bias corrections from there).
+__global__ void adam_step_kernel(AdamArgs a, const AdamScalars* scalars, int64_t n, float* param,
+                                 const float* grad, float* m, float* v, bool vec, Bf16* copy) {
+    if (scalars) a.s = *scalars;
     const int64_t stride = int64_t(gridDim.x) * blockDim.x;
     const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     int64_t done = 0;
@@ -79,12 +82,17 @@ void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, 
     const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
     const int blocks =
         int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
-    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a, n, param, grad, m, v, vec,
-                             static_cast<Bf16*>(nullptr));
+    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a, static_cast<const AdamScalars*>(nullptr),
+                             n, param, grad, m, v, vec, static_cast<Bf16*>(nullptr));
 }
 
 void adam_step_bf16(const AdamParams& p, int64_t n, float* param, const float* grad, float* m,
                     float* v, Bf16* param_bf16, Stream stream) {
+    adam_step_bf16(p, nullptr, n, param, grad, m, v, param_bf16, stream);
+}
+
+void adam_step_bf16(const AdamParams& p, const AdamScalars* scalars, int64_t n, float* param,
+                    const float* grad, float* m, float* v, Bf16* param_bf16, Stream stream) {
     GNET_CHECK(n >= 0, "gpu::adam_step_bf16: negative size");
     GNET_CHECK(param_bf16 != nullptr, "gpu::adam_step_bf16: no bf16 copy to write");
     const AdamArgs a{AdamScalars::make(p), p.beta1, p.beta2, 1.f - p.beta1, 1.f - p.beta2, p.eps};
@@ -92,7 +100,8 @@ void adam_step_bf16(const AdamParams& p, int64_t n, float* param, const float* g
     const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
     const int blocks =
         int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
-    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a, n, param, grad, m, v, vec, param_bf16);
+    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a, scalars, n, param, grad, m, v, vec,
+                             param_bf16);
 }
 
 }  // namespace gnet::gpu

@@ -55,6 +55,12 @@ void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, 
                Stream stream);
 void adam_step_bf16(const AdamParams& p, int64_t n, float* param, const float* grad, float* m,
                     float* v, Bf16* param_bf16, Stream stream);
+// The same with this step's scalars read from `scalars` (device memory, AdamScalars::make of the
+// step's AdamParams) when the kernel runs rather than passed at launch: a CUDA graph captures the
+// launch once and replays it with each step's learning rate and bias corrections. beta1, beta2
+// and eps come from p, constant over a run.
+void adam_step_bf16(const AdamParams& p, const AdamScalars* scalars, int64_t n, float* param,
+                    const float* grad, float* m, float* v, Bf16* param_bf16, Stream stream);
 }  // namespace gpu
 
 }  // namespace gnet

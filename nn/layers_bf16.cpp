@@ -151,4 +151,16 @@ void adam_step(const Exec& e, const AdamParams& p, int64_t n, float* param, cons
                        adam_step_bf16(p, n, param, grad, m, v, param_bf16, e.stream));
 }
 
+void adam_step(const Exec& e, const AdamParams& p, const AdamScalars* scalars, int64_t n,
+               float* param, const float* grad, float* m, float* v, Bf16* param_bf16) {
+    if (!scalars) return adam_step(e, p, n, param, grad, m, v, param_bf16);
+#if GNET_HAVE_CUDA
+    GNET_CHECK(e.device == Device::CUDA, "adam_step: device-side scalars need a GPU model");
+    gpu::adam_step_bf16(p, scalars, n, param, grad, m, v, param_bf16, e.stream);
+#else
+    (void)e, (void)p, (void)n, (void)param, (void)grad, (void)m, (void)v, (void)param_bf16;
+    throw Error("adam_step: device-side scalars need a gnet built with CUDA");
+#endif
+}
+
 }  // namespace gnet::layer_bf16

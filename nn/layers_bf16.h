@@ -48,5 +48,9 @@ void to_bf16(const Exec& e, int64_t n, const float* x, Bf16* y);
 void add(const Exec& e, int64_t n, const Bf16* a, const Bf16* b, Bf16* y);
 void adam_step(const Exec& e, const AdamParams& p, int64_t n, float* param, const float* grad,
                float* m, float* v, Bf16* param_bf16);
+// scalars: null (the step's scalars from p), or, GPU only, this step's AdamScalars in device
+// memory (what a captured CUDA graph reads anew at each replay).
+void adam_step(const Exec& e, const AdamParams& p, const AdamScalars* scalars, int64_t n,
+               float* param, const float* grad, float* m, float* v, Bf16* param_bf16);
 
 }  // namespace gnet::layer_bf16

@@ -23,6 +23,23 @@ Tensor Network::features() const {
     throw Error("this model does not expose its pooled features (use --precision fp32)");
 }
 
+void Network::begin_train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
+                               AdamParams adam) {
+    GNET_CHECK(finished_.size() < 2, "begin_train_step: two steps are in flight already");
+    FinishedStep f;
+    f.loss = train_step(x, targets, pos_weight, adam);
+    f.logits = logits().to_host();
+    finished_.push_back(std::move(f));
+}
+
+float Network::finish_train_step(std::vector<float>* logits) {
+    GNET_CHECK(!finished_.empty(), "finish_train_step: no step was begun");
+    FinishedStep f = std::move(finished_.front());
+    finished_.pop_front();
+    if (logits) *logits = std::move(f.logits);
+    return f.loss;
+}
+
 void Network::set_backbone_frozen(bool) {
     throw Error("this model cannot freeze its backbone (use --precision fp32)");
 }

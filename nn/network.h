@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/adam.h"
 #include "nn/device.h"
@@ -63,6 +65,16 @@ class Network {
     // pos_weight (G), backward, Adam with step = adam_steps() + 1); returns the loss.
     virtual float train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
                              AdamParams adam) = 0;
+    // Pipelined training, what the trainer's loop uses: begin_train_step queues the step
+    // train_step takes and returns once x, targets and pos_weight have been read (their memory
+    // may then be reused); finish_train_step waits for the oldest begun step and returns its
+    // loss, and its logits (N, G) on the host when `logits` is not null. Up to two steps may be
+    // in flight (begin, begin, finish, begin, finish, ...), which lets a GPU model copy the next
+    // batch in while the previous step computes; finish every begun step before any other call.
+    // The defaults run train_step inside begin_train_step.
+    virtual void begin_train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
+                                  AdamParams adam);
+    virtual float finish_train_step(std::vector<float>* logits);
     virtual int64_t adam_steps() const = 0;
     virtual void set_adam_steps(int64_t steps) = 0;
 
@@ -89,6 +101,13 @@ class Network {
     virtual float* gradient_data();
     virtual int64_t gradient_count() const;
     virtual Stream stream() const { return nullptr; }
+
+  private:
+    struct FinishedStep {
+        float loss;
+        std::vector<float> logits;
+    };
+    std::deque<FinishedStep> finished_;  // the default begin/finish_train_step
 };
 
 // The model `config` describes (its precision resolved by resolve_precision), on `device`

@@ -1,8 +1,14 @@
 #include "nn/resnet18_bf16.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "kernels/error.h"
+#if GNET_HAVE_CUDA
+#include "kernels/cuda_check.h"
+#endif
 #include "nn/layers_bf16.h"
 #include "nn/model_init.h"
 
@@ -11,6 +17,20 @@ namespace {
 
 constexpr float kBnEps = 1e-5f, kBnMomentum = 0.1f;
 constexpr int kFeatures = 512;
+
+static_assert(sizeof(AdamScalars) == 4 * sizeof(float), "AdamScalars travels as 4 floats");
+
+// GNET_CUDA_GRAPHS=0 runs GPU steps kernel by kernel (for profiling and comparison); graphs are
+// also off under GNET_SYNC_DEBUG, whose per-launch synchronisation a capture cannot contain.
+bool graphs_wanted() {
+    const char* s = std::getenv("GNET_CUDA_GRAPHS");
+    if (s && std::string(s) == "0") return false;
+#if GNET_HAVE_CUDA
+    return !sync_debug_enabled();
+#else
+    return false;
+#endif
+}
 
 bool is_conv_weight(const StateEntry& e) {
     return e.kind == StateKind::Parameter && e.shape.size() == 4;
@@ -102,6 +122,10 @@ ResNet18Bf16::ResNet18Bf16(const ResNet18Config& config, Device device, Stream s
     exec_.device = device;
     exec_.stream = stream;
     exec_.cpu = effective_cpu_backend(config.cpu_backend);
+    if (device == Device::CUDA && !stream) {  // graphs cannot capture the legacy stream
+        own_stream_ = OwnedStream::create();
+        exec_.stream = own_stream_.get();
+    }
     const int G = config.num_genres, maxN = config.max_batch;
     layout_ = resnet18_state_layout(G);
     for (const StateEntry& e : layout_) {
@@ -186,6 +210,23 @@ ResNet18Bf16::ResNet18Bf16(const ResNet18Config& config, Device device, Stream s
                                            exec_, BnBf16Params{int64_t(maxN) * bn->HW, bn->C}));
     workspace_ = acts_.reserve({int64_t(workspace_bytes_ / sizeof(float)) + 1});
 
+    if (device == Device::CUDA) {
+        graphs_enabled_ = graphs_wanted();
+        copy_stream_ = OwnedStream::create();
+        for (StepIo& io : io_) {
+            if (!config.training) break;
+            io.x = acts_.reserve({int64_t(maxN) * H * W});
+            io.targets = acts_.reserve({int64_t(maxN) * G});
+            io.pos_weight = acts_.reserve({G});
+            io.scalars = acts_.reserve({4});
+            io.scalars_host = PinnedBuffer(sizeof(AdamScalars));
+            io.out_host = PinnedBuffer(sizeof(float) * (1 + size_t(maxN) * G));
+            io.copied = StreamEvent::create();
+            io.done = StreamEvent::create();
+        }
+    }
+
+    stream = exec_.stream;
     params_.allocate(device, stream);
     buffers_.allocate(device, stream);
     if (config.training) {
@@ -272,7 +313,7 @@ void ResNet18Bf16::conv_bn(const Conv& c, Bn& bn, int N, const Bf16* x, Bf16* y,
 }
 
 Tensor ResNet18Bf16::forward(const Tensor& x) {
-    const int H = config_.height, W = config_.width, G = config_.num_genres;
+    const int H = config_.height, W = config_.width;
     GNET_CHECK(x.rank() == 4 && x.dim(1) == 1 && x.dim(2) == H && x.dim(3) == W,
                "ResNet18Bf16: input has shape " + shape_string(x.shape()) + "; expected [N, 1, " +
                    std::to_string(H) + ", " + std::to_string(W) + "]");
@@ -284,7 +325,16 @@ Tensor ResNet18Bf16::forward(const Tensor& x) {
     // The float32 input on the model's device (a gradient buffer is free during forward).
     float* x32 = f32(acts_, grad_buf_[0]);
     copy_floats(x32, exec_.device, x.data(), x.device(), x.numel(), exec_.stream);
-    layer_bf16::to_bf16(exec_, x.numel(), x32, bf16(x16_));
+    if (mode_ == Mode::Eval && uses_graphs())
+        graph(1, N, 0, false, [&] { forward_body(x32, N); }).launch(exec_.stream);
+    else
+        forward_body(x32, N);
+    last_batch_ = N;
+    return logits();
+}
+
+void ResNet18Bf16::forward_body(const float* x32, int N) {
+    layer_bf16::to_bf16(exec_, int64_t(N) * config_.height * config_.width, x32, bf16(x16_));
 
     conv_bn(stem_, stem_bn_, N, bf16(x16_), bf16(stem_y_), BnEpilogue::Relu, nullptr,
             bf16(stem_z_));
@@ -306,11 +356,9 @@ Tensor ResNet18Bf16::forward(const Tensor& x) {
     const Block& last = blocks_.back();
     layer_bf16::avgpool_forward(exec_, N, last.conv2.OH * last.conv2.OW, kFeatures, cur,
                                 f32(acts_, pooled_));
-    layer::linear_forward(exec_, LinearParams{N, kFeatures, G}, f32(acts_, pooled_),
-                          f32(params_, param_slot_.at("fc.weight")),
+    layer::linear_forward(exec_, LinearParams{N, kFeatures, config_.num_genres},
+                          f32(acts_, pooled_), f32(params_, param_slot_.at("fc.weight")),
                           f32(params_, param_slot_.at("fc.bias")), f32(acts_, logits_));
-    last_batch_ = N;
-    return logits();
 }
 
 Tensor ResNet18Bf16::features() const {
@@ -411,10 +459,14 @@ void ResNet18Bf16::zero_grad() {
 
 void ResNet18Bf16::adam_step(const AdamParams& p) {
     require_training("adam_step");
+    adam_body(p, nullptr);
+}
+
+void ResNet18Bf16::adam_body(const AdamParams& p, const AdamScalars* scalars) {
     // fc.weight and fc.bias are the arena's last slots: a frozen backbone updates only that tail
     // (and no conv weight changes, so their IHWO copies stay as they are).
     const int64_t from = backbone_frozen_ ? params_.offset(param_slot_.at("fc.weight")) : 0;
-    layer_bf16::adam_step(exec_, p, params_.numel() - from, params_.data() + from,
+    layer_bf16::adam_step(exec_, p, scalars, params_.numel() - from, params_.data() + from,
                           grads_.data() + from, adam_m_.data() + from, adam_v_.data() + from,
                           reinterpret_cast<Bf16*>(weights16_.tensor(params16_).data()) + from);
     if (backbone_frozen_) return;
@@ -423,44 +475,173 @@ void ResNet18Bf16::adam_step(const AdamParams& p) {
                               reinterpret_cast<Bf16*>(weights16_.tensor(c->wt16).data()));
 }
 
-float ResNet18Bf16::train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
-                               AdamParams adam) {
-    require_training("train_step");
+// ---------------------------------------------------------------------------------------------
+// Train steps: direct, or as CUDA graphs
+// ---------------------------------------------------------------------------------------------
+
+bool ResNet18Bf16::uses_graphs() const {
+    return graphs_enabled_ && exec_.device == Device::CUDA && !gradient_hook_;
+}
+
+void ResNet18Bf16::set_graphs_enabled(bool enabled) {
+    GNET_CHECK(!enabled || exec_.device == Device::CUDA,
+               "ResNet18Bf16: CUDA graphs need a GPU model");
+    graphs_enabled_ = enabled;
+}
+
+const CudaGraph& ResNet18Bf16::graph(int kind, int N, int set, bool pos_weight,
+                                     const std::function<void()>& record) {
+    const auto key = std::make_tuple(kind, N, set, pos_weight, backbone_frozen_);
+    auto it = graphs_.find(key);
+    if (it == graphs_.end()) it = graphs_.emplace(key, CudaGraph::capture(exec_.stream, record)).first;
+    return it->second;
+}
+
+void ResNet18Bf16::train_body(int N, const float* x32, const float* targets,
+                              const float* pos_weight, const AdamParams& adam,
+                              const AdamScalars* scalars, float* out_host) {
     const int G = config_.num_genres;
     const Mode saved = mode_;
     mode_ = Mode::Train;
     try {
         zero_grad();
-        forward(x);
-        const int N = last_batch_;
-        GNET_CHECK(targets.rank() == 2 && targets.dim(0) == N && targets.dim(1) == G,
-                   "ResNet18Bf16::train_step: targets have shape " + shape_string(targets.shape()) +
-                       "; expected [" + std::to_string(N) + ", " + std::to_string(G) + "]");
-        copy_floats(f32(acts_, targets_), exec_.device, targets.data(), targets.device(),
-                    targets.numel(), exec_.stream);
-        const float* pw = nullptr;
-        if (pos_weight) {
-            GNET_CHECK(pos_weight->numel() == G, "ResNet18Bf16::train_step: pos_weight has shape " +
-                                                     shape_string(pos_weight->shape()));
-            copy_floats(f32(acts_, pos_weight_), exec_.device, pos_weight->data(),
-                        pos_weight->device(), G, exec_.stream);
-            pw = f32(acts_, pos_weight_);
-        }
-        layer::bce_logits_forward_backward(exec_, N, G, f32(acts_, logits_), f32(acts_, targets_),
-                                           pw, f32(acts_, loss_), f32(acts_, dlogits_));
+        forward_body(x32, N);
+        last_batch_ = N;
+        layer::bce_logits_forward_backward(exec_, N, G, f32(acts_, logits_), targets, pos_weight,
+                                           f32(acts_, loss_), f32(acts_, dlogits_));
         backward(Tensor::view(f32(acts_, dlogits_), {N, G}, exec_.device));
-        adam.step = int(adam_steps_ + 1);
-        adam_step(adam);
-        ++adam_steps_;
-        float loss = 0;
-        copy_floats(&loss, Device::CPU, f32(acts_, loss_), exec_.device, 1, exec_.stream);
-        layer::synchronize(exec_);
+        adam_body(adam, scalars);
+        if (out_host) {  // the loss, then the logits
+            copy_floats(out_host, Device::CPU, f32(acts_, loss_), exec_.device, 1, exec_.stream);
+            copy_floats(out_host + 1, Device::CPU, f32(acts_, logits_), exec_.device,
+                        int64_t(N) * G, exec_.stream);
+        }
         mode_ = saved;
-        return loss;
     } catch (...) {
         mode_ = saved;
         throw;
     }
+}
+
+float ResNet18Bf16::direct_train_step(const Tensor& x, const Tensor& targets,
+                                      const Tensor* pos_weight, AdamParams adam) {
+    const int N = int(x.dim(0)), G = config_.num_genres;
+    // The float32 input on the model's device (a gradient buffer is free during forward).
+    float* x32 = f32(acts_, grad_buf_[0]);
+    copy_floats(x32, exec_.device, x.data(), x.device(), x.numel(), exec_.stream);
+    copy_floats(f32(acts_, targets_), exec_.device, targets.data(), targets.device(),
+                targets.numel(), exec_.stream);
+    const float* pw = nullptr;
+    if (pos_weight) {
+        copy_floats(f32(acts_, pos_weight_), exec_.device, pos_weight->data(),
+                    pos_weight->device(), G, exec_.stream);
+        pw = f32(acts_, pos_weight_);
+    }
+    adam.step = int(adam_steps_ + 1);
+    train_body(N, x32, f32(acts_, targets_), pw, adam, nullptr, nullptr);
+    ++adam_steps_;
+    float loss = 0;
+    copy_floats(&loss, Device::CPU, f32(acts_, loss_), exec_.device, 1, exec_.stream);
+    layer::synchronize(exec_);
+    return loss;
+}
+
+float ResNet18Bf16::train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
+                               AdamParams adam) {
+    GNET_CHECK(in_flight_.empty(), "ResNet18Bf16::train_step: finish the begun steps first");
+    begin_train_step(x, targets, pos_weight, adam);
+    return finish_train_step(nullptr);
+}
+
+void ResNet18Bf16::begin_train_step(const Tensor& x, const Tensor& targets,
+                                    const Tensor* pos_weight, AdamParams adam) {
+    require_training("train_step");
+    GNET_CHECK(in_flight_.size() < 2, "ResNet18Bf16: two train steps are in flight already");
+    const int H = config_.height, W = config_.width, G = config_.num_genres;
+    GNET_CHECK(x.rank() == 4 && x.dim(1) == 1 && x.dim(2) == H && x.dim(3) == W &&
+                   x.dim(0) >= 1 && x.dim(0) <= config_.max_batch,
+               "ResNet18Bf16::train_step: input has shape " + shape_string(x.shape()) +
+                   "; expected [1.." + std::to_string(config_.max_batch) + ", 1, " +
+                   std::to_string(H) + ", " + std::to_string(W) + "]");
+    const int N = int(x.dim(0));
+    GNET_CHECK(targets.rank() == 2 && targets.dim(0) == N && targets.dim(1) == G,
+               "ResNet18Bf16::train_step: targets have shape " + shape_string(targets.shape()) +
+                   "; expected [" + std::to_string(N) + ", " + std::to_string(G) + "]");
+    GNET_CHECK(!pos_weight || pos_weight->numel() == G,
+               "ResNet18Bf16::train_step: pos_weight has shape " +
+                   (pos_weight ? shape_string(pos_weight->shape()) : std::string()));
+    if (!uses_graphs()) {
+        const float loss = direct_train_step(x, targets, pos_weight, adam);
+        direct_results_.emplace_back(loss, logits().to_host());
+        in_flight_.push_back({-1, N, true});
+        return;
+    }
+
+    // Captured graphs hold beta1, beta2 and eps as launch arguments: new ones, new graphs.
+    if (adam.beta1 != graph_adam_.beta1 || adam.beta2 != graph_adam_.beta2 ||
+        adam.eps != graph_adam_.eps || adam.mode != graph_adam_.mode) {
+        for (auto it = graphs_.begin(); it != graphs_.end();)
+            it = std::get<0>(it->first) == 0 ? graphs_.erase(it) : std::next(it);
+        graph_adam_ = adam;
+    }
+    adam.step = int(adam_steps_ + 1);
+    const AdamScalars scalars = AdamScalars::make(adam);  // checks adam
+
+    // Inputs of set k on the copy stream, after the step that last read them (two steps back).
+    const int k = next_set_;
+    StepIo& io = io_[k];
+    const Stream copy = copy_stream_.get();
+    io.done.wait_on(copy);
+    std::memcpy(io.scalars_host.data(), &scalars, sizeof scalars);
+    copy_floats(f32(acts_, io.x), exec_.device, x.data(), x.device(), x.numel(), copy);
+    copy_floats(f32(acts_, io.targets), exec_.device, targets.data(), targets.device(),
+                targets.numel(), copy);
+    if (pos_weight)
+        copy_floats(f32(acts_, io.pos_weight), exec_.device, pos_weight->data(),
+                    pos_weight->device(), G, copy);
+    copy_floats(f32(acts_, io.scalars), exec_.device, io.scalars_host.as<float>(), Device::CPU, 4,
+                copy);
+    io.copied.record(copy);
+    io.copied.synchronize();  // the caller may reuse x, targets and pos_weight now
+    io.copied.wait_on(exec_.stream);
+
+    // Capturing runs the host side of the step once (batch-norm counters included); the
+    // counters then advance once per launch.
+    std::vector<int64_t> tracked;
+    for (const Bn* bn : all_bns())
+        tracked.push_back(bn->num_batches_tracked);
+    const CudaGraph& g = graph(0, N, k, pos_weight != nullptr, [&] {
+        train_body(N, f32(acts_, io.x), f32(acts_, io.targets),
+                   pos_weight ? f32(acts_, io.pos_weight) : nullptr, adam,
+                   reinterpret_cast<const AdamScalars*>(f32(acts_, io.scalars)),
+                   io.out_host.as<float>());
+    });
+    g.launch(exec_.stream);
+    io.done.record(exec_.stream);
+    size_t i = 0;
+    for (Bn* bn : all_bns())
+        bn->num_batches_tracked = tracked[i++] + 1;
+    ++adam_steps_;
+    last_batch_ = N;
+    next_set_ ^= 1;
+    in_flight_.push_back({k, N, false});
+}
+
+float ResNet18Bf16::finish_train_step(std::vector<float>* logits) {
+    GNET_CHECK(!in_flight_.empty(), "ResNet18Bf16::finish_train_step: no step was begun");
+    const InFlight f = in_flight_.front();
+    in_flight_.pop_front();
+    if (f.direct) {
+        std::pair<float, std::vector<float>> r = std::move(direct_results_.front());
+        direct_results_.pop_front();
+        if (logits) *logits = std::move(r.second);
+        return r.first;
+    }
+    const StepIo& io = io_[f.set];
+    io.done.synchronize();
+    const float* out = io.out_host.as<float>();
+    if (logits) logits->assign(out + 1, out + 1 + size_t(f.N) * config_.num_genres);
+    return out[0];
 }
 
 // ---------------------------------------------------------------------------------------------

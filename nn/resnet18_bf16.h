@@ -12,20 +12,32 @@
 // The state_dict is torchvision's (float32, OIHW conv weights, the same 122 entries as ResNet18),
 // so checkpoints move freely between the two precisions.
 //
+// On a GPU (a stream of its own unless one is given) the train step and the eval-mode forward
+// run as CUDA graphs, captured on first use for each batch size and replayed with one launch:
+// the step reads its input, targets and Adam scalars from device buffers that a second stream
+// fills (two sets, so the next batch's copy overlaps the step before it), and writes its loss and
+// logits to pinned host memory; the host waits only in finish_train_step. Without graphs (a
+// gradient hook is set, GNET_CUDA_GRAPHS=0, GNET_SYNC_DEBUG=1, or the CPU) the same kernels run
+// one by one.
+//
 // Memory: everything is allocated at construction for batches up to config.max_batch: parameter,
 // gradient and moment arenas (float32), the bf16 weight copies, one activation arena with every
 // saved conv output y and BN output z, four stem-sized gradient buffers backward rotates through,
 // and one workspace sized for the largest conv/BN scratch. Nothing is allocated per step.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/batchnorm_bf16.h"
 #include "kernels/conv2d_bf16.h"
 #include "kernels/maxpool2d.h"
 #include "nn/arena.h"
+#include "nn/buffer.h"
+#include "nn/cuda_graph.h"
 #include "nn/layers.h"
 #include "nn/network.h"
 #include "nn/resnet18.h"
@@ -63,6 +75,13 @@ class ResNet18Bf16 : public Network {
     void adam_step(const AdamParams& p);
     float train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
                      AdamParams adam) override;
+    void begin_train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
+                          AdamParams adam) override;
+    float finish_train_step(std::vector<float>* logits) override;
+    // Whether steps and eval-mode forwards run as CUDA graphs now (see above); tests turn them
+    // off to compare the two ways.
+    bool uses_graphs() const;
+    void set_graphs_enabled(bool enabled);
     int64_t adam_steps() const override { return adam_steps_; }
     void set_adam_steps(int64_t steps) override { adam_steps_ = steps; }
 
@@ -117,6 +136,17 @@ class ResNet18Bf16 : public Network {
     void conv_bn(const Conv& c, Bn& bn, int N, const Bf16* x, Bf16* y, BnEpilogue epi,
                  const Bf16* residual, Bf16* z);
     void refresh_weight_copies();  // bf16 OHWI and IHWO copies from the master weights
+    // The work of forward and of a train step on device inputs (x32: (N, 1, H, W) float32),
+    // queued on the model's stream without host synchronisation: what the graphs capture.
+    // scalars: this step's Adam scalars in device memory (graphs), or null to use adam's.
+    void forward_body(const float* x32, int N);
+    void train_body(int N, const float* x32, const float* targets, const float* pos_weight,
+                    const AdamParams& adam, const AdamScalars* scalars, float* out_host);
+    void adam_body(const AdamParams& p, const AdamScalars* scalars);
+    const CudaGraph& graph(int kind, int N, int parity, bool pos_weight,
+                           const std::function<void()>& record);
+    float direct_train_step(const Tensor& x, const Tensor& targets, const Tensor* pos_weight,
+                            AdamParams adam);
     void require_training(const char* what) const;
 
     ResNet18Config config_;
@@ -139,6 +169,26 @@ class ResNet18Bf16 : public Network {
     Arena::Slot x16_, stem_y_, stem_z_, pool_out_, pool_argmax_, pooled_, logits_, dlogits_,
         dpooled_, targets_, pos_weight_, loss_;
     Arena::Slot grad_buf_[4];
+
+    // The graph pipeline (GPU only). Graphs by (kind (0 train, 1 eval), N, input set, pos_weight
+    // given, backbone frozen); two sets of step inputs and outputs, used in turn.
+    OwnedStream own_stream_, copy_stream_;
+    bool graphs_enabled_ = false;
+    std::map<std::tuple<int, int, int, bool, bool>, CudaGraph> graphs_;
+    AdamParams graph_adam_;  // the beta1, beta2, eps and mode the train graphs were captured with
+    struct StepIo {
+        Arena::Slot x, targets, pos_weight, scalars;  // device (acts_)
+        PinnedBuffer scalars_host, out_host;          // AdamScalars; loss then logits (N, G)
+        StreamEvent copied, done;  // inputs copied (copy stream); step done (model stream)
+    };
+    StepIo io_[2];
+    struct InFlight {
+        int set, N;
+        bool direct;  // ran without graphs: loss and logits in direct_results_
+    };
+    std::deque<InFlight> in_flight_;
+    std::deque<std::pair<float, std::vector<float>>> direct_results_;
+    int next_set_ = 0;
     Arena::Slot workspace_;
     size_t workspace_bytes_ = 0;
     int last_batch_ = 0;

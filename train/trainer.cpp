@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <ostream>
@@ -660,6 +661,37 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
         double loss_sum = 0;
         int seen = 0;
         float lr = o.lr;
+        // Steps are pipelined: a batch's step is begun before the previous one is finished, so
+        // a GPU model copies it in while the previous step computes (Network::begin_train_step).
+        // The EMA reads the weights after every step, so with it on each step finishes at once.
+        struct Pending {
+            int index = 0, n = 0;
+            std::vector<float> targets;
+        };
+        std::deque<Pending> pending;
+        std::vector<float> z;
+        auto finish_oldest = [&] {
+            const Pending p = std::move(pending.front());
+            pending.pop_front();
+            const float loss = model.finish_train_step(&z);
+            if (ema) ema->update(model.state_dict());
+            check_finite_loss(loss, epoch, p.index + 1, int(steps_per_epoch),
+                              state.epoch > 0
+                                  ? last_path + " keeps epoch " + std::to_string(state.epoch)
+                                  : std::string());
+            const size_t at = train_probs.size();
+            train_probs.resize(at + z.size());
+            cpu::sigmoid_forward(int64_t(z.size()), z.data(), &train_probs[at]);
+            train_targets.insert(train_targets.end(), p.targets.begin(), p.targets.end());
+            loss_sum += double(loss) * p.n;
+            seen += p.n;
+            if (o.progress && root) {
+                double el = seconds_since(t0);
+                progress_line("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs),
+                              seen, loader.size(), seen / std::max(el, 1e-9), loss_sum / seen,
+                              el / seen * (loader.size() - seen));
+            }
+        };
         while (const Batch* b = loader.next()) {
             if (interrupt_requested()) {
                 if (o.progress) clear_progress();
@@ -685,28 +717,14 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
                 x = mix_x.data();
                 y = mix_y.data();
             }
-            float loss = model.train_step(host_view(x, {b->n, 1, kMelBands, kFrames}),
-                                          host_view(y, {b->n, G}),
-                                          pos_weight.empty() ? nullptr : &pos_weight_t, adam);
-            if (ema) ema->update(model.state_dict());
-            check_finite_loss(loss, epoch, b->index + 1, int(steps_per_epoch),
-                              state.epoch > 0
-                                  ? last_path + " keeps epoch " + std::to_string(state.epoch)
-                                  : std::string());
-            std::vector<float> z = model.logits().to_host();
-            const size_t at = train_probs.size();
-            train_probs.resize(at + z.size());
-            cpu::sigmoid_forward(int64_t(z.size()), z.data(), &train_probs[at]);
-            train_targets.insert(train_targets.end(), b->y, b->y + size_t(b->n) * G);
-            loss_sum += double(loss) * b->n;
-            seen += b->n;
-            if (o.progress && root) {
-                double el = seconds_since(t0);
-                progress_line("epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs),
-                              seen, loader.size(), seen / std::max(el, 1e-9), loss_sum / seen,
-                              el / seen * (loader.size() - seen));
-            }
+            model.begin_train_step(host_view(x, {b->n, 1, kMelBands, kFrames}),
+                                   host_view(y, {b->n, G}),
+                                   pos_weight.empty() ? nullptr : &pos_weight_t, adam);
+            pending.push_back({b->index, b->n, std::vector<float>(b->y, b->y + size_t(b->n) * G)});
+            if (pending.size() > 1 || ema) finish_oldest();
         }
+        while (!pending.empty())
+            finish_oldest();
         if (o.progress && root) clear_progress();
         // The epoch's training loss over every rank's samples; the training F1 is rank 0's.
         double sums[2] = {loss_sum, double(seen)};
