@@ -232,6 +232,29 @@ TEST_CASE("shards: a sharded folder loads; chunks and windows read back; errors 
     CHECK(rb->start_s[0] == doctest::Approx(d.chunks[size_t(c0)].start_s +
                                             double(f0 - d.chunks[size_t(c0)].frame) * 512 / 22050));
 
+    // The reading threads never change an epoch: 1, 2 and 3 readers (each span's run of
+    // positions read by one of them) give the same batches, windows and augmentation included.
+    auto epoch_images = [&](int workers, WindowMode w) {
+        LoaderOptions wo = lo;
+        wo.workers = workers;
+        wo.windows = w;
+        wo.spec_augment = true;
+        Loader l(d, train, wo);
+        l.start_epoch(2);
+        std::pair<std::vector<int>, std::vector<float>> out;
+        while (const Batch* b = l.next()) {
+            out.first.insert(out.first.end(), b->chunks.begin(), b->chunks.end());
+            out.second.insert(out.second.end(), b->x, b->x + size_t(b->n) * kChunkFloats);
+        }
+        return out;
+    };
+    for (const WindowMode w : {WindowMode::Fixed, WindowMode::Random}) {
+        const auto one = epoch_images(1, w);
+        CHECK(one.first.size() == train.size());
+        CHECK(epoch_images(2, w) == one);
+        CHECK(epoch_images(3, w) == one);
+    }
+
     // Chunk files cannot serve random windows.
     LoaderOptions bad = lo;
     CHECK_THROWS_WITH_AS(Loader(p, p.split_chunks(Split::Train), bad),

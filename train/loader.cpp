@@ -291,9 +291,15 @@ void Loader::start_epoch(int epoch) {
         s->ready = false;
         s->error = nullptr;
     }
-    const int readers = data_.layout == DataLayout::Shards
-                            ? 1
-                            : std::min(opt_.workers, std::max(1, int(stream_.size())));
+    // Shards: a run of consecutive stream positions from one span is one reader's work (the
+    // span is read and CRC-checked once), runs dealt round-robin over the readers.
+    span_run_.assign(stream_.size(), 0);
+    if (data_.layout == DataLayout::Shards)
+        for (size_t pos = 1; pos < stream_.size(); ++pos)
+            span_run_[pos] = span_run_[pos - 1] +
+                             (data_.chunks[size_t(stream_[pos])].span !=
+                              data_.chunks[size_t(stream_[pos - 1])].span);
+    const int readers = reader_count();
     for (int r = 0; r < readers; ++r)
         threads_.emplace_back([this, r] { read_loop(r); });
     threads_.emplace_back([this] { fill_loop(); });
@@ -325,13 +331,20 @@ void Loader::read_sample(int pos, Sample& out, std::vector<float>& span_frames, 
     }
 }
 
+int Loader::reader_count() const {
+    return std::min(opt_.workers, std::max(1, int(stream_.size())));
+}
+
 void Loader::read_loop(int reader) {
-    const int readers = data_.layout == DataLayout::Shards
-                            ? 1
-                            : std::min(opt_.workers, std::max(1, int(stream_.size())));
+    const int readers = reader_count();
+    const bool shards = data_.layout == DataLayout::Shards;
     std::vector<float> span_frames;
     int span_loaded = -1;
-    for (int pos = reader; pos < int(stream_.size()); pos += readers) {
+    // Chunk files: every readers-th position; shards: the positions of every readers-th run.
+    // Either way a reader takes its positions in increasing order, so the one the batches wait
+    // for is never behind another of its own that the read-ahead bound holds back.
+    for (int pos = shards ? 0 : reader; pos < int(stream_.size()); pos += shards ? 1 : readers) {
+        if (shards && span_run_[size_t(pos)] % readers != reader) continue;
         {
             // Read position pos only once it is among the next capacity_ samples the batches
             // need: the cache then never holds more than capacity_ samples, and the one the

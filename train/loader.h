@@ -19,9 +19,12 @@
 //   does not divide the part.
 // - Memory: bounded whatever the data set's size: `prefetch` batch slots (x (n, 1, 128, 431) and
 //   y (n, G), float32, page-locked when `pinned`), plus at most shuffle_buffer + batch * prefetch
-//   samples read but not yet batched, plus one span being cut (shards). Reading waits for room.
-// - Threads: chunk files are read by `workers` threads, shards by one (spans are sequential); one
-//   more thread assembles batches, so reading and batching overlap the caller's step.
+//   samples read but not yet batched, plus one span per reading thread (shards). Reading waits
+//   for room.
+// - Threads: `workers` reading threads, chunk files dealt position by position, shards run by
+//   run (a run: the consecutive stream positions that come from one span, which one thread reads
+//   and CRC-checks once); one more thread assembles batches, so reading and batching overlap the
+//   caller's step. Which thread reads what never changes a batch.
 // - Balanced sampling: with `sample_weights` (one per chunk of the subset; chunk files, one rank),
 //   an epoch is instead as many draws WITH replacement, chunk i with probability w_i / sum(w)
 //   (rare genres are seen more often), also a pure function of (seed, epoch).
@@ -63,7 +66,7 @@ struct LoaderOptions {
     int batch = 32;
     bool shuffle = true;
     uint64_t seed = 0;
-    int workers = 2;   // reading threads for chunk files (shards: one)
+    int workers = 2;   // reading threads
     int prefetch = 2;  // batch slots: the batch in use plus prefetch-1 being filled
     bool pinned = false;
     bool spec_augment = false;
@@ -141,6 +144,7 @@ class Loader {
     struct Slot;
     struct Sample;
     void stop_workers();
+    int reader_count() const;
     void read_loop(int reader);
     void fill_loop();
     void fill(Slot& slot, int batch_index);
@@ -151,6 +155,7 @@ class Loader {
     LoaderOptions opt_;
     int part_ = 0;      // samples per epoch on this rank
     int capacity_ = 0;  // samples read ahead of the batches, at most
+    std::vector<int> span_run_;  // per stream position: its run of one span (shards)
     std::vector<std::unique_ptr<Slot>> slots_;
 
     std::mutex mu_;
