@@ -1,6 +1,9 @@
 // Whole training step of ResNet18: zero_grad + forward (train mode) + BCE-with-logits + backward +
 // Adam over every parameter, on a batch of (N, 1, 128, 431) log-mel chunks, 10 genres. The step
-// is ResNet18::train_step, exactly what `gnet train` runs (it includes copying the loss back).
+// is Network::train_step, exactly what `gnet train` runs (it includes copying the loss back), in
+// both precisions: fp32 (ResNet18) and bf16 (ResNet18Bf16; on a GPU as one CUDA graph per step
+// and, for comparison, kernel by kernel with GNET_CUDA_GRAPHS' effect; on a CPU the
+// bf16-faithful mode).
 //
 // Validation first: on the GPU, one step from the same initial state must give the CPU twin's
 // loss (relative 1e-4); on the CPU the loss must be finite. Then warm-up and the median of the
@@ -19,6 +22,7 @@
 #include "kernels/error.h"
 #include "nn/model_init.h"
 #include "nn/resnet18.h"
+#include "nn/resnet18_bf16.h"
 
 #if GNET_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -75,24 +79,26 @@ Batch make_batch(int N, Device d) {
             Tensor::from_vector({kGenres}, pattern_pos_weight(kGenres), d)};
 }
 
-ResNet18Config config(int N) {
+ResNet18Config config(int N, Precision precision = Precision::Fp32) {
     ResNet18Config c;
     c.num_genres = kGenres;
     c.max_batch = N;
     c.height = kH;
     c.width = kW;
+    c.precision = precision;
+    c.init_seed = 0;
     return c;
 }
 
 // op "train_step" (samples/s, with GFLOP/s and the loss in the note) or "inference" (one
 // eval-mode forward pass over N chunks, what predict and evaluate run; chunks/s).
 Result make_result(const std::string& op, const std::string& device, int N, Timing t,
-                   double loss = 0) {
+                   double loss = 0, const std::string& impl = "gnet") {
     Result r;
     r.op = op;
     r.shape = "N" + std::to_string(N) + " x [1, 128, 431], G" + std::to_string(kGenres);
     r.device = device;
-    r.impl = "gnet";
+    r.impl = impl;
     r.median_ms = t.median_ms;
     r.min_ms = t.min_ms;
     r.work = N;
@@ -115,6 +121,7 @@ void run_cpu(const Options& o, Report& report) {
     AdamParams adam;
     float loss = m.train_step(b.x, b.targets, &b.pos_weight, adam);
     if (!std::isfinite(loss)) throw Error("CPU train step gave a non-finite loss");
+    const float loss0 = loss;
     // A step takes seconds on a small machine: few repeats.
     Timing t = time_cpu([&] { loss = m.train_step(b.x, b.targets, &b.pos_weight, adam); },
                         std::min(o.warmup, 1), std::min(o.repeats, 5));
@@ -122,6 +129,21 @@ void run_cpu(const Options& o, Report& report) {
     m.set_mode(Mode::Eval);
     Timing ti = time_cpu([&] { m.forward(b.x); }, std::min(o.warmup, 1), std::min(o.repeats, 5));
     report.add(make_result("inference", "cpu", N, ti));
+
+    // The bf16-faithful mode (--precision bf16 on a CPU): its loss must be float32's within
+    // bf16's precision (a few roundings of 2^-8 each).
+    ResNet18Bf16 mb(config(N, Precision::Bf16), Device::CPU);
+    float lb = mb.train_step(b.x, b.targets, &b.pos_weight, adam);
+    if (!(std::fabs(lb - loss0) <= 0.03 * std::fabs(loss0)))
+        throw Error("bf16-faithful CPU train step loss " + std::to_string(lb) +
+                    " is not float32's " + std::to_string(loss0) + " within 3%");
+    Timing tb = time_cpu([&] { lb = mb.train_step(b.x, b.targets, &b.pos_weight, adam); },
+                         std::min(o.warmup, 1), std::min(o.repeats, 5));
+    report.add(make_result("train_step", "cpu", N, tb, lb, "gnet bf16-faithful"));
+    mb.set_mode(Mode::Eval);
+    Timing tbi =
+        time_cpu([&] { mb.forward(b.x); }, std::min(o.warmup, 1), std::min(o.repeats, 5));
+    report.add(make_result("inference", "cpu", N, tbi, 0, "gnet bf16-faithful"));
 }
 
 #if GNET_HAVE_CUDA
@@ -153,6 +175,32 @@ void run_gpu(const Options& o, Report& report) {
         Timing ti = time_gpu([&](cudaStream_t) { g.forward(bg.x); }, stream, o.warmup, o.repeats,
                              /*flush_l2=*/false);
         report.add(make_result("inference", "cuda", N, ti));
+
+        // bf16 tensor cores: validated against the bf16-faithful CPU mode (the same roundings,
+        // float32 sums in another order), then timed as CUDA graphs and kernel by kernel.
+        ResNet18Bf16 gb(config(N, Precision::Bf16), Device::CUDA, stream);
+        const float lgb = gb.train_step(bg.x, bg.targets, &bg.pos_weight, adam);
+        {
+            ResNet18Bf16 cb(config(N, Precision::Bf16), Device::CPU);
+            Batch bc = make_batch(N, Device::CPU);
+            const float lcb = cb.train_step(bc.x, bc.targets, &bc.pos_weight, adam);
+            if (!(std::fabs(lgb - lcb) <= 0.02 * std::fabs(lcb)))
+                throw Error("GPU bf16 train step loss " + std::to_string(lgb) +
+                            " differs from the bf16-faithful CPU twin's " + std::to_string(lcb));
+        }
+        for (const bool graphs : {true, false}) {
+            gb.set_graphs_enabled(graphs);
+            const std::string impl = graphs ? "gnet bf16 (CUDA graph)" : "gnet bf16 (kernels)";
+            gb.set_mode(Mode::Train);
+            Timing tb = time_gpu(
+                [&](cudaStream_t) { loss = gb.train_step(bg.x, bg.targets, &bg.pos_weight, adam); },
+                stream, o.warmup, o.repeats, /*flush_l2=*/false);
+            report.add(make_result("train_step", "cuda", N, tb, loss, impl));
+            gb.set_mode(Mode::Eval);
+            Timing tbi = time_gpu([&](cudaStream_t) { gb.forward(bg.x); }, stream, o.warmup,
+                                  o.repeats, /*flush_l2=*/false);
+            report.add(make_result("inference", "cuda", N, tbi, 0, impl));
+        }
     }
     GNET_CUDA_CHECK(cudaStreamDestroy(stream));
 }

@@ -111,15 +111,19 @@ void Report::compute_ratios(const std::string& yardstick) {
 void Report::print_table() const {
     std::printf("== %s ==\n", title_.c_str());
     std::printf("%s\n", machine_description().c_str());
-    std::printf("%-26s %-36s %-5s %-10s %10s %10s %12s  %s\n", "op", "shape", "dev", "impl",
-                "median ms", "min ms", "rate", "gnet/yardstick");
+    int impl_width = 10;  // the impl column as wide as its longest name
+    for (const Result& r : results_)
+        impl_width = std::max(impl_width, int(r.impl.size()));
+    std::printf("%-26s %-36s %-5s %-*s %10s %10s %12s  %s\n", "op", "shape", "dev", impl_width,
+                "impl", "median ms", "min ms", "rate", "gnet/yardstick");
     for (const Result& r : results_) {
         char rate[48];
         std::snprintf(rate, sizeof rate, "%.1f %s", r.rate, r.unit.c_str());
         std::string ratio = r.ratio > 0 ? std::to_string(r.ratio).substr(0, 5) + "x " + r.ratio_to
                                         : std::string("");
-        std::printf("%-26s %-36s %-5s %-10s %10.3f %10.3f %12s  %s%s\n", r.op.c_str(),
-                    r.shape.c_str(), r.device.c_str(), r.impl.c_str(), r.median_ms, r.min_ms, rate,
+        std::printf("%-26s %-36s %-5s %-*s %10.3f %10.3f %12s  %s%s\n", r.op.c_str(),
+                    r.shape.c_str(), r.device.c_str(), impl_width, r.impl.c_str(), r.median_ms,
+                    r.min_ms, rate,
                     ratio.c_str(), r.note.empty() ? "" : ("  (" + r.note + ")").c_str());
     }
     for (const std::string& n : notes_)
