@@ -5,6 +5,7 @@
 #include "kernels/bce.h"
 #include "kernels/error.h"
 #include "kernels/gemm_cpu_fast.h"
+#include "nn/traffic.h"
 
 #include <cstdlib>
 #include <string>
@@ -134,11 +135,18 @@ void conv2d_forward_fused(const Exec& e, const Conv2dParams& p, const float* x, 
 
 void linear_forward(const Exec& e, const LinearParams& p, const float* x, const float* w,
                     const float* b, float* y) {
+    count_traffic("linear_forward", 4.0 * (double(p.N) * p.IN + double(p.IN) * p.OUT + p.OUT +
+                                           double(p.N) * p.OUT),
+                  2.0 * p.N * p.IN * p.OUT);
     GNET_DISPATCH(e, linear_forward, p, x, w, b, y);
 }
 
 void linear_backward(const Exec& e, const LinearParams& p, const float* x, const float* w,
                      const float* dy, float* dx, float* dw, float* db) {
+    // Reads x, w, dy; writes dx; adds into dw, db (read and write).
+    count_traffic("linear_backward",
+                  4.0 * (2.0 * p.N * p.IN + double(p.N) * p.OUT + 3.0 * p.IN * p.OUT + 2.0 * p.OUT),
+                  4.0 * p.N * p.IN * p.OUT);
     GNET_DISPATCH(e, linear_backward, p, x, w, dy, dx, dw, db);
 }
 
@@ -190,6 +198,7 @@ void add_forward(const Exec& e, int64_t n, const float* a, const float* b, float
 void bce_logits_forward_backward(const Exec& e, int N, int G, const float* logits,
                                  const float* targets, const float* pos_weight, float* loss,
                                  float* dlogits) {
+    count_traffic("bce_loss", 4.0 * (3.0 * N * G + G + 1));
     GNET_DISPATCH(e, bce_logits_forward_backward, N, G, logits, targets, pos_weight, loss, dlogits);
 }
 

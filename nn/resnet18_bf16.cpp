@@ -11,6 +11,7 @@
 #endif
 #include "nn/layers_bf16.h"
 #include "nn/model_init.h"
+#include "nn/traffic.h"
 
 namespace gnet {
 namespace {
@@ -324,6 +325,7 @@ Tensor ResNet18Bf16::forward(const Tensor& x) {
     const int N = int(N64);
     // The float32 input on the model's device (a gradient buffer is free during forward).
     float* x32 = f32(acts_, grad_buf_[0]);
+    count_traffic("input_copy", 4.0 * double(x.numel()));
     copy_floats(x32, exec_.device, x.data(), x.device(), x.numel(), exec_.stream);
     if (mode_ == Mode::Eval && uses_graphs())
         graph(1, N, 0, false, [&] { forward_body(x32, N); }).launch(exec_.stream);
@@ -454,6 +456,7 @@ float* ResNet18Bf16::gradient_data() {
 
 void ResNet18Bf16::zero_grad() {
     require_training("zero_grad");
+    count_traffic("zero_grad", 4.0 * double(grads_.numel()));
     grads_.zero(exec_.stream);
 }
 
@@ -528,6 +531,7 @@ float ResNet18Bf16::direct_train_step(const Tensor& x, const Tensor& targets,
     const int N = int(x.dim(0)), G = config_.num_genres;
     // The float32 input on the model's device (a gradient buffer is free during forward).
     float* x32 = f32(acts_, grad_buf_[0]);
+    count_traffic("input_copy", 4.0 * double(x.numel() + targets.numel()));
     copy_floats(x32, exec_.device, x.data(), x.device(), x.numel(), exec_.stream);
     copy_floats(f32(acts_, targets_), exec_.device, targets.data(), targets.device(),
                 targets.numel(), exec_.stream);
@@ -593,6 +597,7 @@ void ResNet18Bf16::begin_train_step(const Tensor& x, const Tensor& targets,
     const Stream copy = copy_stream_.get();
     io.done.wait_on(copy);
     std::memcpy(io.scalars_host.data(), &scalars, sizeof scalars);
+    count_traffic("input_copy", 4.0 * double(x.numel() + targets.numel()));
     copy_floats(f32(acts_, io.x), exec_.device, x.data(), x.device(), x.numel(), copy);
     copy_floats(f32(acts_, io.targets), exec_.device, targets.data(), targets.device(),
                 targets.numel(), copy);
