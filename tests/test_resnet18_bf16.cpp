@@ -13,6 +13,7 @@
 #include "nn/network.h"
 #include "nn/resnet18.h"
 #include "nn/resnet18_bf16.h"
+#include "nn/traffic.h"
 
 using namespace gnet;
 
@@ -181,6 +182,66 @@ TEST_CASE("ResNet18Bf16 state_dict and optimizer state round-trip through torchv
     const StFile sf = f.state_dict();
     for (size_t i = 0; i < sa.tensors.size(); ++i)
         CHECK(sa.tensors[i].f32 == sf.tensors[i].f32);
+}
+
+TEST_CASE("The bf16 step's traffic count: every layer call, FLOPs from the conv shapes") {
+    // FLOPs expected from ResNet18's shapes at 32 x 40: each conv 2*N*OH*OW*OC*C*K*K per pass,
+    // three passes but no backward-data for the stem; the fc layer 2*N*512*G, three times.
+    const int N = 2, G = 4;
+    double conv_fwd = 0, stem_fwd = 0;
+    auto conv = [&](int C, int& H, int& W, int OC, int K, int stride, int pad) {
+        const int OH = (H + 2 * pad - K) / stride + 1, OW = (W + 2 * pad - K) / stride + 1;
+        const double f = 2.0 * N * OH * OW * OC * C * K * K;
+        conv_fwd += f;
+        H = OH, W = OW;
+        return f;
+    };
+    int H = 32, W = 40;
+    stem_fwd = conv(1, H, W, 64, 7, 2, 3);
+    H = (H + 2 - 3) / 2 + 1, W = (W + 2 - 3) / 2 + 1;  // max pool 3x3/2
+    int C = 64;
+    for (int stage = 0; stage < 4; ++stage)
+        for (int b = 0; b < 2; ++b) {
+            const int OC = 64 << stage, stride = b == 0 && stage > 0 ? 2 : 1;
+            int h = H, w = W;
+            if (stride != 1 || C != OC) conv(C, h, w, OC, 1, stride, 0);  // downsample
+            conv(C, H, W, OC, 3, stride, 1);
+            conv(OC, H, W, OC, 3, 1, 1);
+            C = OC;
+        }
+    const double fc = 2.0 * N * 512 * G;
+
+    ResNet18Config c = small_config(Precision::Bf16);
+    c.cpu_backend = CpuBackend::Fast;
+    ResNet18Bf16 m(c, Device::CPU);
+    const Tensor x = random_input(N, 32, 40, 6);
+    const Tensor t = Tensor::from_vector({N, G}, {1, 0, 0, 1, 0, 1, 1, 0}, Device::CPU);
+    TrafficScope scope;
+    m.train_step(x, t, nullptr, AdamParams{});
+    const auto& ops = scope.ops();
+    CHECK(ops.at("conv_forward").calls == 20);
+    CHECK(ops.at("conv_backward_data").calls == 19);
+    CHECK(ops.at("conv_backward_weight").calls == 20);
+    CHECK(ops.at("bn_apply").calls == 20);
+    CHECK(ops.at("bn_backward").calls == 20);
+    CHECK(ops.at("adam").calls == 1);
+    CHECK(ops.at("conv_forward").flops == doctest::Approx(conv_fwd));
+    CHECK(ops.at("conv_backward_data").flops == doctest::Approx(conv_fwd - stem_fwd));
+    CHECK(scope.flops() == doctest::Approx(3 * conv_fwd - stem_fwd + 3 * fc));
+    // Adam reads and writes every float32 parameter, gradient and moment and writes the bf16
+    // copy: 30 bytes per parameter.
+    int64_t params = 0;
+    for (const StTensor& e : m.state_dict().tensors)
+        if (e.dtype == StDtype::F32 && e.name.find("running_") == std::string::npos)
+            params += e.numel();
+    CHECK(ops.at("adam").bytes == doctest::Approx(30.0 * double(params)));
+    // The innermost scope alone counts.
+    {
+        TrafficScope inner;
+        m.train_step(x, t, nullptr, AdamParams{});
+        CHECK(inner.ops().at("adam").calls == 1);
+    }
+    CHECK(ops.at("adam").calls == 1);
 }
 
 TEST_CASE("make_network builds the model the precision asks for") {
