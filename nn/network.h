@@ -24,7 +24,8 @@ enum class Mode { Train, Eval };
 // Which arithmetic a model runs in (ResNet18Config::precision):
 //   Fp32  ResNet18: float32 everywhere (the verification path; on the CPU the fast backend)
 //   Bf16  ResNet18Bf16: bf16 tensor cores, float32 master weights (nn/resnet18_bf16.h); on the
-//         CPU the bf16-faithful twins (plain loops: slow, for checking quality without a GPU)
+//         CPU the bf16-faithful mode (the same roundings on the fast float32 kernels), for
+//         checking the bf16 recipe's quality without a GPU
 //   Auto  Bf16 on a GPU with bf16 tensor cores (sm_80 or later), Fp32 otherwise
 enum class Precision { Auto, Fp32, Bf16 };
 Precision parse_precision(const std::string& text);  // "auto", "fp32", "bf16"; else an Error

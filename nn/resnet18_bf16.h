@@ -6,8 +6,9 @@
 //     and each conv's IHWO copy (for backward-data) is transposed from it;
 //   - every convolution on conv2d_bf16 (tensor cores; batch-norm statistics from its epilogue),
 //     batch norm + ReLU (+ residual add) in one pass, the fc layer and the loss in float32.
-// On Device::CUDA it runs the gnet::gpu kernels; on Device::CPU the gnet::cpu twins, the
-// bf16-faithful specification (plain loops: for tests and small checks, not for speed).
+// On Device::CUDA it runs the gnet::gpu kernels; on Device::CPU the bf16-faithful CPU mode: the
+// convolutions on the fast float32 backend with the same roundings (config.cpu_backend Fast), or
+// the gnet::cpu twins, the plain-loop specification (Reference).
 //
 // The state_dict is torchvision's (float32, OIHW conv weights, the same 122 entries as ResNet18),
 // so checkpoints move freely between the two precisions.
