@@ -21,7 +21,7 @@ struct TrainArgs {
     std::string recipe = "default";
     std::string optimizer = "adamw";
     std::string schedule = "cosine";
-    std::string pos_weight = "auto";
+    std::string pos_weight = "none";
     std::string thresholds = "auto";
     std::string select = "map";
     bool tune_thresholds = false;
@@ -187,7 +187,8 @@ void register_train(CLI::App& app, Context&) {
     cmd->add_flag("--tune-thresholds", args->tune_thresholds, "The same as --thresholds per-genre");
     cmd->add_option(
            "--pos-weight", args->pos_weight,
-           "auto: BCE positive weight = negatives/positives per genre (clamped to [1, 100])")
+           "none (default), or auto: BCE positive weight = negatives/positives per genre "
+           "(clamped to [1, 100]; it hurt on the measured small sets, docs/training.md)")
         ->check(CLI::IsMember({"auto", "none"}))
         ->capture_default_str();
     cmd->add_flag("--spec-augment,!--no-spec-augment", args->opt.spec_augment,

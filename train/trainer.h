@@ -86,7 +86,7 @@ struct TrainOptions {
     Device device = Device::CPU;
     ThresholdPolicy thresholds = ThresholdPolicy::Auto;
     int min_positives = 5;  // Auto: a genre's own threshold needs this many positive val tracks
-    PosWeightMode pos_weight = PosWeightMode::Auto;
+    PosWeightMode pos_weight = PosWeightMode::None;  // auto: negatives/positives (docs/training.md)
     bool spec_augment = true;
     float mixup = 0.f;      // Beta(alpha, alpha) of mixup; 0 = off
     bool balanced = false;  // balanced sampling (train/dataset.h balanced_sample_weights)
