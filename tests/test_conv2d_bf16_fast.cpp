@@ -11,9 +11,12 @@
 
 #include "kernels/conv2d_bf16.h"
 #include "kernels/gemm_cpu_fast.h"
+#include "tests/bf16_vectors.h"
 #include "tests/check.h"
 
 using namespace gnet;
+using gnet::test::random_bf16;
+using gnet::test::floats;
 using gnet::test::Tolerance;
 
 namespace {
@@ -25,22 +28,6 @@ namespace {
 // (<= 2^-7 of the value) away, when the two sums straddle a rounding boundary.
 constexpr double kSumRelToMax = 1e-4;
 constexpr double kBf16Ulp = 1.0 / 128;
-
-std::vector<Bf16> random_bf16(int64_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> u(-1.f, 1.f);
-    std::vector<Bf16> v(static_cast<size_t>(n));
-    for (Bf16& e : v)
-        e = to_bf16(u(rng));
-    return v;
-}
-
-std::vector<float> floats(const std::vector<Bf16>& v) {
-    std::vector<float> f(v.size());
-    for (size_t i = 0; i < v.size(); ++i)
-        f[i] = to_float(v[i]);
-    return f;
-}
 
 double max_abs(const std::vector<float>& v) {
     double m = 0;

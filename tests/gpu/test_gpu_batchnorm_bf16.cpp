@@ -15,6 +15,7 @@
 
 #include "kernels/adam.h"
 #include "kernels/batchnorm_bf16.h"
+#include "tests/bf16_vectors.h"
 #include "kernels/cuda_check.h"
 #include "nn/buffer.h"
 #include "tests/check.h"
@@ -22,6 +23,7 @@
 #include "tests/gpu/schedules.h"
 
 using namespace gnet;
+using gnet::test::floats;
 using gnet::test::Tolerance;
 
 namespace {
@@ -43,13 +45,6 @@ std::vector<Bf16> bf16_of(const std::vector<float>& v) {
     for (size_t i = 0; i < v.size(); ++i)
         out[i] = to_bf16(v[i]);
     return out;
-}
-
-std::vector<float> floats(const std::vector<Bf16>& v) {
-    std::vector<float> f(v.size());
-    for (size_t i = 0; i < v.size(); ++i)
-        f[i] = to_float(v[i]);
-    return f;
 }
 
 constexpr Tolerance kBf16Output{1e-6, 1.0 / 128};

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/conv2d_bf16.h"
+#include "tests/bf16_vectors.h"
 #include "kernels/cuda_check.h"
 #include "nn/buffer.h"
 #include "tests/check.h"
@@ -23,6 +24,8 @@
 #include "tests/gpu/schedules.h"
 
 using namespace gnet;
+using gnet::test::random_bf16;
+using gnet::test::floats;
 using gnet::test::Tolerance;
 
 namespace {
@@ -64,22 +67,6 @@ std::vector<Shape> resnet18_shapes() {
         {"layer4.0 downsample 1x1/2", 1, 256, 8, 27, 512, 1, 1, 2, 0},
         {"layer4 512->512 3x3", 1, 512, 4, 14, 512, 3, 3, 1, 1},
     };
-}
-
-std::vector<Bf16> random_bf16(int64_t count, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> u(-1.f, 1.f);
-    std::vector<Bf16> v(static_cast<size_t>(count));
-    for (Bf16& e : v)
-        e = to_bf16(u(rng));
-    return v;
-}
-
-std::vector<float> floats(const std::vector<Bf16>& v) {
-    std::vector<float> f(v.size());
-    for (size_t i = 0; i < v.size(); ++i)
-        f[i] = to_float(v[i]);
-    return f;
 }
 
 double rms(const std::vector<float>& v) {
