@@ -4,6 +4,8 @@
 // pooled features. Small models (32 x 64 inputs), under a few seconds in all.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -158,6 +160,33 @@ TEST_CASE("recipe: balanced sampling draws rare genres as often as common ones")
     CHECK(weighted_order(w, 3, 7) == weighted_order(w, 3, 7));
     CHECK(weighted_order(w, 3, 7) != weighted_order(w, 3, 8));
     CHECK_THROWS_AS(weighted_order({0.0, 0.0}, 1, 1), Error);
+
+    // The loader's batches are those draws, with repeats, in both layouts.
+    for (const DataLayout layout : {DataLayout::ChunkFiles, DataLayout::Shards}) {
+        CAPTURE(int(layout));
+        SyntheticDataOptions lo = so;
+        lo.layout = layout;
+        const std::string dir = tmp.file(layout == DataLayout::Shards ? "s" : "c");
+        write_synthetic_prepared(dir, lo);
+        const PreparedData d = load_prepared(dir);
+        const std::vector<int> tr = d.split_chunks(Split::Train);
+        LoaderOptions opt;
+        opt.batch = 4;
+        opt.seed = 3;
+        opt.sample_weights = w;
+        Loader loader(d, tr, opt);
+        bool repeats = false;
+        for (int epoch = 1; epoch <= 4; ++epoch) {
+            loader.start_epoch(epoch);
+            std::vector<int> seen;
+            while (const Batch* b = loader.next())
+                seen.insert(seen.end(), b->chunks.begin(), b->chunks.end());
+            CHECK(seen == loader.epoch_order(epoch));
+            std::sort(seen.begin(), seen.end());
+            repeats = repeats || std::adjacent_find(seen.begin(), seen.end()) != seen.end();
+        }
+        CHECK(repeats);  // drawn with replacement, not a permutation
+    }
 }
 
 TEST_CASE("recipe: thresholds tuned per genre only where validation has enough positives") {

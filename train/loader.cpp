@@ -207,6 +207,7 @@ Loader::Loader(const PreparedData& data, std::vector<int> chunks, LoaderOptions 
                "loader: one sample weight per chunk is needed");
     GNET_CHECK(opt_.sample_weights.empty() || opt_.ranks == 1,
                "loader: balanced sampling is not available with several ranks yet");
+    weighted_ = !opt_.sample_weights.empty() && opt_.shuffle;
     if (opt_.windows == WindowMode::Random && !chunks_.empty())
         window_start(data_, chunks_[0], opt_.windows, 0, 0);  // the layout check
     const int n = int(chunks_.size());
@@ -241,7 +242,7 @@ int Loader::batches_per_epoch() const {
 }
 
 std::vector<int> Loader::epoch_order(int epoch) const {
-    if (!opt_.sample_weights.empty()) {
+    if (weighted_) {
         // Balanced sampling: draws with replacement (any layout: shards are then read at random).
         std::vector<int> order = chunks_;
         std::vector<int> draw = weighted_order(opt_.sample_weights, opt_.seed, epoch);
@@ -272,8 +273,11 @@ void Loader::stop_workers() {
 
 void Loader::start_epoch(int epoch) {
     stop_workers();
-    stream_ = epoch_stream(data_, chunks_, opt_, epoch);
-    if (opt_.shuffle && data_.layout == DataLayout::Shards) {
+    stream_ = weighted_ ? epoch_order(epoch) : epoch_stream(data_, chunks_, opt_, epoch);
+    if (weighted_) {  // balanced draws are in random order already: no shuffle buffer
+        emit_.resize(stream_.size());
+        std::iota(emit_.begin(), emit_.end(), 0);
+    } else if (opt_.shuffle && data_.layout == DataLayout::Shards) {
         emit_ = shuffle_buffer_order(int(stream_.size()), opt_.shuffle_buffer,
                                      mix_seed(opt_.seed, uint64_t(epoch), uint64_t(opt_.rank)));
     } else {

@@ -156,6 +156,7 @@ class Loader {
     int part_ = 0;      // samples per epoch on this rank
     int capacity_ = 0;  // samples read ahead of the batches, at most
     std::vector<int> span_run_;  // per stream position: its run of one span (shards)
+    bool weighted_ = false;      // balanced sampling: the epoch is sample_weights' draws
     std::vector<std::unique_ptr<Slot>> slots_;
 
     std::mutex mu_;
