@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             } catch (const gnet::Error&) {
             }
         }
-        std::vector<float> chunk(size_t(gnet::kChunkFloats));
+        std::vector<float> chunk(static_cast<size_t>(gnet::kChunkFloats));
         for (int c = 0; c < d.num_chunks() && c < 64; ++c) {
             try {
                 d.read_chunk(c, chunk.data());
