@@ -38,10 +38,11 @@ void print(const char* title, const TrafficScope& t, int N) {
                 flops / 1e9, flops / bytes);
     for (const Gpu& g : kGpus) {
         const double compute = g.bf16_flops / flops, memory = g.hbm / bytes;
-        std::printf("%s roofline: compute %.0f samples/s, memory %.0f samples/s -> %s-bound, "
-                    "%.0f samples/s\n",
-                    g.name, compute, memory, compute < memory ? "compute" : "memory",
-                    std::min(compute, memory));
+        std::printf(
+            "%s roofline: compute %.0f samples/s, memory %.0f samples/s -> %s-bound, "
+            "%.0f samples/s\n",
+            g.name, compute, memory, compute < memory ? "compute" : "memory",
+            std::min(compute, memory));
     }
 }
 

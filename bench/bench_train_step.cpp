@@ -141,8 +141,7 @@ void run_cpu(const Options& o, Report& report) {
                          std::min(o.warmup, 1), std::min(o.repeats, 5));
     report.add(make_result("train_step", "cpu", N, tb, lb, "gnet bf16-faithful"));
     mb.set_mode(Mode::Eval);
-    Timing tbi =
-        time_cpu([&] { mb.forward(b.x); }, std::min(o.warmup, 1), std::min(o.repeats, 5));
+    Timing tbi = time_cpu([&] { mb.forward(b.x); }, std::min(o.warmup, 1), std::min(o.repeats, 5));
     report.add(make_result("inference", "cpu", N, tbi, 0, "gnet bf16-faithful"));
 }
 

@@ -123,8 +123,8 @@ void Report::print_table() const {
                                         : std::string("");
         std::printf("%-26s %-36s %-5s %-*s %10.3f %10.3f %12s  %s%s\n", r.op.c_str(),
                     r.shape.c_str(), r.device.c_str(), impl_width, r.impl.c_str(), r.median_ms,
-                    r.min_ms, rate,
-                    ratio.c_str(), r.note.empty() ? "" : ("  (" + r.note + ")").c_str());
+                    r.min_ms, rate, ratio.c_str(),
+                    r.note.empty() ? "" : ("  (" + r.note + ")").c_str());
     }
     for (const std::string& n : notes_)
         std::printf("note: %s\n", n.c_str());

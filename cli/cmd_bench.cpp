@@ -27,8 +27,11 @@ namespace {
 
 // name on the command line -> program
 const std::vector<std::pair<std::string, std::string>> kSuites = {
-    {"spectrogram", "bench_spectrogram"}, {"conv2d", "bench_conv2d"},   {"ops", "bench_ops"},
-    {"train_step", "bench_train_step"},   {"predict", "bench_predict"},
+    {"spectrogram", "bench_spectrogram"},
+    {"conv2d", "bench_conv2d"},
+    {"ops", "bench_ops"},
+    {"train_step", "bench_train_step"},
+    {"predict", "bench_predict"},
     {"traffic", "bench_step_traffic"},
 };
 

@@ -185,10 +185,9 @@ void register_train(CLI::App& app, Context&) {
         ->check(positive_integer())
         ->capture_default_str();
     cmd->add_flag("--tune-thresholds", args->tune_thresholds, "The same as --thresholds per-genre");
-    cmd->add_option(
-           "--pos-weight", args->pos_weight,
-           "none (default), or auto: BCE positive weight = negatives/positives per genre "
-           "(clamped to [1, 100]; it hurt on the measured small sets, docs/training.md)")
+    cmd->add_option("--pos-weight", args->pos_weight,
+                    "none (default), or auto: BCE positive weight = negatives/positives per genre "
+                    "(clamped to [1, 100]; it hurt on the measured small sets, docs/training.md)")
         ->check(CLI::IsMember({"auto", "none"}))
         ->capture_default_str();
     cmd->add_flag("--spec-augment,!--no-spec-augment", args->opt.spec_augment,

@@ -73,9 +73,9 @@ cudaError_t run_or_record(cudaStream_t stream, const char* call, StreamWork work
         for (Capture* c : graphs().active)
             if (c->mode == cudaStreamCaptureModeGlobal) {
                 c->invalidated = true;
-                return set_error(cudaErrorStreamCaptureImplicit,
-                                 std::string(call) +
-                                     " on the legacy stream while a stream is being captured");
+                return set_error(
+                    cudaErrorStreamCaptureImplicit,
+                    std::string(call) + " on the legacy stream while a stream is being captured");
             }
     }
     return work();
@@ -91,8 +91,9 @@ cudaError_t check_not_capturing(const char* call) {
         }
     if (!hit) return cudaSuccess;
     return set_error(cudaErrorStreamCaptureUnsupported,
-                     std::string(call) + " while a stream is being captured (not allowed in a "
-                                         "CUDA graph; the capture is invalidated)");
+                     std::string(call) +
+                         " while a stream is being captured (not allowed in a "
+                         "CUDA graph; the capture is invalidated)");
 }
 
 cudaError_t check_capture_wait(cudaStream_t stream, cudaEvent_t event) {
@@ -148,7 +149,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
     if (!valid_stream(stream))
         return set_error(cudaErrorInvalidResourceHandle, "cudaStreamIsCapturing: invalid stream");
-    *status = !stream || !stream->capture ? cudaStreamCaptureStatusNone
+    *status = !stream || !stream->capture    ? cudaStreamCaptureStatusNone
               : stream->capture->invalidated ? cudaStreamCaptureStatusInvalidated
                                              : cudaStreamCaptureStatusActive;
     return cudaSuccess;

@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fs::create_directories(d + "/shards");
         return d;
     }();
-    const char* names[4] = {"sharded/genres.txt", "sharded/manifest.csv", "sharded/shards/index.csv",
-                            "sharded/shards/shard-00000.npy"};
+    const char* names[4] = {"sharded/genres.txt", "sharded/manifest.csv",
+                            "sharded/shards/index.csv", "sharded/shards/shard-00000.npy"};
     size_t at = 0;
     for (int part = 0; part < 4; ++part) {
         size_t end = size;

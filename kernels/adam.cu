@@ -82,8 +82,9 @@ void adam_step(const AdamParams& p, int64_t n, float* param, const float* grad, 
     const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
     const int blocks =
         int(std::max<int64_t>(1, std::min(ceil_div(n / 4 + 1, kThreads), kMaxBlocks)));
-    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a, static_cast<const AdamScalars*>(nullptr),
-                             n, param, grad, m, v, vec, static_cast<Bf16*>(nullptr));
+    launch<adam_step_kernel>(blocks, kThreads, 0, stream, a,
+                             static_cast<const AdamScalars*>(nullptr), n, param, grad, m, v, vec,
+                             static_cast<Bf16*>(nullptr));
 }
 
 void adam_step_bf16(const AdamParams& p, int64_t n, float* param, const float* grad, float* m,

@@ -72,7 +72,8 @@ void ohwi_to_oihw(const Conv2dParams& p, const Bf16* w, float* out) {
     for (int oc = 0; oc < p.OC; ++oc)
         for (int t = 0; t < taps; ++t)
             for (int c = 0; c < p.C; ++c)
-                out[(int64_t(oc) * p.C + c) * taps + t] = to_float(w[(int64_t(oc) * taps + t) * p.C + c]);
+                out[(int64_t(oc) * p.C + c) * taps + t] =
+                    to_float(w[(int64_t(oc) * taps + t) * p.C + c]);
 }
 
 // wt (C, KH, KW, OC) bf16 "IHWO" -> (OC, C, KH, KW) float32.
@@ -81,7 +82,8 @@ void ihwo_to_oihw(const Conv2dParams& p, const Bf16* wt, float* out) {
     for (int c = 0; c < p.C; ++c)
         for (int t = 0; t < taps; ++t)
             for (int oc = 0; oc < p.OC; ++oc)
-                out[(int64_t(oc) * p.C + c) * taps + t] = to_float(wt[(int64_t(c) * taps + t) * p.OC + oc]);
+                out[(int64_t(oc) * p.C + c) * taps + t] =
+                    to_float(wt[(int64_t(c) * taps + t) * p.OC + oc]);
 }
 
 }  // namespace

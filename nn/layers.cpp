@@ -135,8 +135,8 @@ void conv2d_forward_fused(const Exec& e, const Conv2dParams& p, const float* x, 
 
 void linear_forward(const Exec& e, const LinearParams& p, const float* x, const float* w,
                     const float* b, float* y) {
-    count_traffic("linear_forward", 4.0 * (double(p.N) * p.IN + double(p.IN) * p.OUT + p.OUT +
-                                           double(p.N) * p.OUT),
+    count_traffic("linear_forward",
+                  4.0 * (double(p.N) * p.IN + double(p.IN) * p.OUT + p.OUT + double(p.N) * p.OUT),
                   2.0 * p.N * p.IN * p.OUT);
     GNET_DISPATCH(e, linear_forward, p, x, w, b, y);
 }

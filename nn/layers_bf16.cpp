@@ -22,9 +22,9 @@
 
 // The convolutions have a fast CPU backend (conv2d_bf16_cpu_fast.cpp) as well as the twins.
 #if GNET_HAVE_CPU_FAST
-#define GNET_BF16_FAST_CPU(e, call)                            \
-    do {                                                       \
-        if ((e).cpu_fast()) return ::gnet::cpu_fast::call;     \
+#define GNET_BF16_FAST_CPU(e, call)                        \
+    do {                                                   \
+        if ((e).cpu_fast()) return ::gnet::cpu_fast::call; \
     } while (0)
 #else
 #define GNET_BF16_FAST_CPU(e, call) \
@@ -66,8 +66,8 @@ size_t bn_backward_workspace_bytes(const Exec& e, const BnBf16Params& p) {
 
 void conv_forward(const Exec& e, const Conv2dParams& p, const Bf16* x, const Bf16* w, Bf16* y,
                   ChannelStats* stats, void* workspace) {
-    count_traffic("conv_forward", kB * double(p.x_size() + p.w_size() + p.y_size()) +
-                                      (stats ? 2 * kF * p.OC : 0),
+    count_traffic("conv_forward",
+                  kB * double(p.x_size() + p.w_size() + p.y_size()) + (stats ? 2 * kF * p.OC : 0),
                   conv_flops(p));
     GNET_BF16_FAST_CPU(e, conv2d_bf16_forward(p, x, w, y, stats));
     GNET_BF16_DISPATCH(e, conv2d_bf16_forward(p, x, w, y, stats),
@@ -140,16 +140,16 @@ void bn_backward(const Exec& e, const BnBf16Params& p, BnEpilogue epi, const Bf1
 
 void maxpool_forward(const Exec& e, const Pool2dParams& p, const Bf16* x, Bf16* y,
                      int32_t* argmax) {
-    count_traffic("maxpool_forward", double(p.N) * p.C *
-                                         (kB * p.H * p.W + (kB + 4) * double(p.OH) * p.OW));
+    count_traffic("maxpool_forward",
+                  double(p.N) * p.C * (kB * p.H * p.W + (kB + 4) * double(p.OH) * p.OW));
     GNET_BF16_DISPATCH(e, maxpool2d_bf16_forward(p, x, y, argmax),
                        maxpool2d_bf16_forward(p, x, y, argmax, e.stream));
 }
 
 void maxpool_backward(const Exec& e, const Pool2dParams& p, const Bf16* dy, const int32_t* argmax,
                       Bf16* dx) {
-    count_traffic("maxpool_backward", double(p.N) * p.C *
-                                          ((kB + 4) * double(p.OH) * p.OW + kB * p.H * p.W));
+    count_traffic("maxpool_backward",
+                  double(p.N) * p.C * ((kB + 4) * double(p.OH) * p.OW + kB * p.H * p.W));
     GNET_BF16_DISPATCH(e, maxpool2d_bf16_backward(p, dy, argmax, dx),
                        maxpool2d_bf16_backward(p, dy, argmax, dx, e.stream));
 }

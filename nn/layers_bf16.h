@@ -1,8 +1,8 @@
 // Device dispatch for the mixed-precision (bf16, channels-last) ops, as nn/layers.h does for the
 // float32 ones: on a CPU model the gnet::cpu twin (the bf16-faithful specification: plain loops),
 // or for the convolutions on the fast backend gnet::cpu_fast (the same roundings, float32 sums in
-// another order); on a CUDA model the gnet::gpu kernel on the model's stream. Workspaces are GPU-only (the twins
-// need none); their sizes are 0 on the CPU.
+// another order); on a CUDA model the gnet::gpu kernel on the model's stream. Workspaces are
+// GPU-only (the twins need none); their sizes are 0 on the CPU.
 #pragma once
 
 #include <cstddef>

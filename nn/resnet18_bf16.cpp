@@ -496,7 +496,8 @@ const CudaGraph& ResNet18Bf16::graph(int kind, int N, int set, bool pos_weight,
                                      const std::function<void()>& record) {
     const auto key = std::make_tuple(kind, N, set, pos_weight, backbone_frozen_);
     auto it = graphs_.find(key);
-    if (it == graphs_.end()) it = graphs_.emplace(key, CudaGraph::capture(exec_.stream, record)).first;
+    if (it == graphs_.end())
+        it = graphs_.emplace(key, CudaGraph::capture(exec_.stream, record)).first;
     return it->second;
 }
 
@@ -537,8 +538,8 @@ float ResNet18Bf16::direct_train_step(const Tensor& x, const Tensor& targets,
                 targets.numel(), exec_.stream);
     const float* pw = nullptr;
     if (pos_weight) {
-        copy_floats(f32(acts_, pos_weight_), exec_.device, pos_weight->data(),
-                    pos_weight->device(), G, exec_.stream);
+        copy_floats(f32(acts_, pos_weight_), exec_.device, pos_weight->data(), pos_weight->device(),
+                    G, exec_.stream);
         pw = f32(acts_, pos_weight_);
     }
     adam.step = int(adam_steps_ + 1);
@@ -562,8 +563,8 @@ void ResNet18Bf16::begin_train_step(const Tensor& x, const Tensor& targets,
     require_training("train_step");
     GNET_CHECK(in_flight_.size() < 2, "ResNet18Bf16: two train steps are in flight already");
     const int H = config_.height, W = config_.width, G = config_.num_genres;
-    GNET_CHECK(x.rank() == 4 && x.dim(1) == 1 && x.dim(2) == H && x.dim(3) == W &&
-                   x.dim(0) >= 1 && x.dim(0) <= config_.max_batch,
+    GNET_CHECK(x.rank() == 4 && x.dim(1) == 1 && x.dim(2) == H && x.dim(3) == W && x.dim(0) >= 1 &&
+                   x.dim(0) <= config_.max_batch,
                "ResNet18Bf16::train_step: input has shape " + shape_string(x.shape()) +
                    "; expected [1.." + std::to_string(config_.max_batch) + ", 1, " +
                    std::to_string(H) + ", " + std::to_string(W) + "]");

@@ -15,8 +15,8 @@
 #include "tests/check.h"
 
 using namespace gnet;
-using gnet::test::random_bf16;
 using gnet::test::floats;
+using gnet::test::random_bf16;
 using gnet::test::Tolerance;
 
 namespace {
@@ -36,7 +36,8 @@ double max_abs(const std::vector<float>& v) {
     return m;
 }
 
-void check_bf16(const std::vector<Bf16>& got, const std::vector<Bf16>& ref, const std::string& what) {
+void check_bf16(const std::vector<Bf16>& got, const std::vector<Bf16>& ref,
+                const std::string& what) {
     const std::vector<float> g = floats(got), r = floats(ref);
     const Tolerance tol{kSumRelToMax * std::max(max_abs(r), 1e-6), kBf16Ulp};
     const gnet::test::Comparison c = gnet::test::compare_arrays(g, r, tol);

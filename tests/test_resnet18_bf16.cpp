@@ -132,12 +132,10 @@ TEST_CASE("ResNet18Bf16's fast CPU backend runs the twins' bf16 arithmetic") {
         cos_ref += cosine(r, g_ref[i].second) / double(g_32.size());
         cos_fast += cosine(r, g_fast[i].second) / double(g_32.size());
     }
-    MESSAGE("eval logits cosine fast vs reference bf16 " << c_eval << "; loss fast " << loss_fast
-                                                          << ", reference " << loss_ref
-                                                          << ", float32 " << loss_32
-                                                          << "; mean gradient cosine to float32: "
-                                                          << "fast " << cos_fast << ", reference "
-                                                          << cos_ref);
+    MESSAGE("eval logits cosine fast vs reference bf16 "
+            << c_eval << "; loss fast " << loss_fast << ", reference " << loss_ref << ", float32 "
+            << loss_32 << "; mean gradient cosine to float32: "
+            << "fast " << cos_fast << ", reference " << cos_ref);
     CHECK(c_eval > 0.9999);
     CHECK(loss_fast == doctest::Approx(loss_32).epsilon(0.02));
     CHECK(cos_fast > cos_ref - 0.05);

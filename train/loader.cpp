@@ -300,9 +300,8 @@ void Loader::start_epoch(int epoch) {
     span_run_.assign(stream_.size(), 0);
     if (data_.layout == DataLayout::Shards)
         for (size_t pos = 1; pos < stream_.size(); ++pos)
-            span_run_[pos] = span_run_[pos - 1] +
-                             (data_.chunks[size_t(stream_[pos])].span !=
-                              data_.chunks[size_t(stream_[pos - 1])].span);
+            span_run_[pos] = span_run_[pos - 1] + (data_.chunks[size_t(stream_[pos])].span !=
+                                                   data_.chunks[size_t(stream_[pos - 1])].span);
     const int readers = reader_count();
     for (int r = 0; r < readers; ++r)
         threads_.emplace_back([this, r] { read_loop(r); });

@@ -153,8 +153,8 @@ class Loader {
     const PreparedData& data_;
     std::vector<int> chunks_;
     LoaderOptions opt_;
-    int part_ = 0;      // samples per epoch on this rank
-    int capacity_ = 0;  // samples read ahead of the batches, at most
+    int part_ = 0;               // samples per epoch on this rank
+    int capacity_ = 0;           // samples read ahead of the batches, at most
     std::vector<int> span_run_;  // per stream position: its run of one span (shards)
     bool weighted_ = false;      // balanced sampling: the epoch is sample_weights' draws
     std::vector<std::unique_ptr<Slot>> slots_;

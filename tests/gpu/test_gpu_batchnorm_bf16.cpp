@@ -15,9 +15,9 @@
 
 #include "kernels/adam.h"
 #include "kernels/batchnorm_bf16.h"
-#include "tests/bf16_vectors.h"
 #include "kernels/cuda_check.h"
 #include "nn/buffer.h"
+#include "tests/bf16_vectors.h"
 #include "tests/check.h"
 #include "tests/gpu/device_array.h"
 #include "tests/gpu/schedules.h"

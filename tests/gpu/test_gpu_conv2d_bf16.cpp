@@ -16,16 +16,16 @@
 #include <vector>
 
 #include "kernels/conv2d_bf16.h"
-#include "tests/bf16_vectors.h"
 #include "kernels/cuda_check.h"
 #include "nn/buffer.h"
+#include "tests/bf16_vectors.h"
 #include "tests/check.h"
 #include "tests/gpu/device_array.h"
 #include "tests/gpu/schedules.h"
 
 using namespace gnet;
-using gnet::test::random_bf16;
 using gnet::test::floats;
+using gnet::test::random_bf16;
 using gnet::test::Tolerance;
 
 namespace {
