@@ -25,7 +25,7 @@ struct TrainArgs {
     std::string thresholds = "auto";
     std::string select = "map";
     bool tune_thresholds = false;
-    std::string windows = "fixed";
+    std::string windows = "auto";
 };
 
 void run_train(const TrainArgs& a, const CLI::App& cmd) {
@@ -121,7 +121,8 @@ void register_train(CLI::App& app, Context&) {
     cmd->add_option("--recipe", args->recipe,
                     "default: the measured recipe (every default below); bare: every lever off "
                     "(constant lr, Adam, no weight decay, warm-up, positive weights, SpecAugment, "
-                    "mixup, balanced sampling or EMA; thresholds 0.5); options given explicitly "
+                    "mixup, balanced sampling or EMA; fixed chunks; thresholds 0.5); options given "
+                    "explicitly "
                     "still apply")
         ->check(CLI::IsMember({"default", "bare"}))
         ->capture_default_str();
@@ -197,9 +198,10 @@ void register_train(CLI::App& app, Context&) {
         ->check(non_negative_integer())
         ->capture_default_str();
     cmd->add_option("--windows", args->windows,
-                    "Training samples: fixed (each track's 10 s chunks) or random (a 10 s window "
-                    "anywhere in the chunk's stretch of track, new every epoch; needs shards)")
-        ->check(CLI::IsMember({"fixed", "random"}))
+                    "Training samples: random (a 10 s window anywhere in the chunk's stretch of "
+                    "track, new every epoch; needs shards), fixed (each track's 10 s chunks) or "
+                    "auto (random for shards, fixed for chunk files)")
+        ->check(CLI::IsMember({"auto", "fixed", "random"}))
         ->capture_default_str();
     cmd->add_option("--shuffle-buffer", args->opt.shuffle_buffer,
                     "Samples the streaming loader shuffles among (shards; memory: 220 KB each)")

@@ -443,6 +443,7 @@ TEST_CASE("gnet train --recipe bare: every lever off, explicit options still app
     CHECK(c.at("spec_augment") == true);  // given explicitly
     CHECK(c.at("ema").get<double>() == 0.0);
     CHECK(c.at("select") == "map");
+    CHECK(c.at("windows") == "fixed");
     auto resumed = test::run_gnet(common + "--out '" + tmp.file("bare") +
                                   "' --epochs 2 --recipe bare --resume");
     CHECK(resumed.exit_code == 2);
@@ -450,4 +451,46 @@ TEST_CASE("gnet train --recipe bare: every lever off, explicit options still app
     auto both = test::run_gnet(common + "--out '" + tmp.file("x") +
                                "' --tune-thresholds --thresholds global");
     CHECK(both.exit_code == 2);
+}
+
+TEST_CASE("gnet train: random windows by default on shards, the fixed chunks on chunk files") {
+    TempDir tmp;
+    auto data = [&](const std::string& name, DataLayout layout) {
+        SyntheticDataOptions so;
+        so.genres = {"rock", "jazz"};
+        so.train_tracks = 2;
+        so.val_tracks = 1;
+        so.chunks_per_track = 2;
+        so.layout = layout;
+        so.extra_frames = 300;  // room for a window to move
+        write_synthetic_prepared(tmp.file(name), so);
+        return tmp.file(name);
+    };
+    auto run = [&](const std::string& d, const std::string& out, WindowMode w) {
+        TrainOptions o;
+        o.data_dir = d;
+        o.out_dir = tmp.file(out);
+        o.epochs = 1;
+        o.batch = 2;
+        o.seed = 3;
+        o.device = Device::CPU;
+        o.spec_augment = false;
+        o.windows = w;
+        std::ostringstream log;
+        train(o, log);
+        return std::make_pair(log.str(), safetensors_read(tmp.file(out + "/last.safetensors")));
+    };
+    const std::string shards = data("shards", DataLayout::Shards);
+    const auto [auto_log, auto_w] = run(shards, "auto", WindowMode::Auto);
+    const StFile random_w = run(shards, "random", WindowMode::Random).second;
+    const StFile fixed_w = run(shards, "fixed", WindowMode::Fixed).second;
+    // The default trains on exactly what --windows random trains on, not on the chunks.
+    CHECK(tensor(auto_w, "conv1.weight").f32 == tensor(random_w, "conv1.weight").f32);
+    CHECK(tensor(auto_w, "conv1.weight").f32 != tensor(fixed_w, "conv1.weight").f32);
+    CHECK(json_parse(test::read_text(tmp.file("auto/config.json"))).at("windows") == "auto");
+    CHECK(auto_log.find("training on the fixed") == std::string::npos);
+
+    const std::string chunks_log =
+        run(data("chunks", DataLayout::ChunkFiles), "chunks", WindowMode::Auto).first;
+    CHECK(chunks_log.find("training on the fixed 10 s chunks") != std::string::npos);
 }

@@ -255,6 +255,18 @@ TEST_CASE("shards: a sharded folder loads; chunks and windows read back; errors 
         CHECK(epoch_images(3, w) == one);
     }
 
+    // The default, auto, is random windows on shards and the fixed chunks on chunk files; the
+    // loader takes only a resolved mode.
+    CHECK(resolve_window_mode(WindowMode::Auto, d) == WindowMode::Random);
+    CHECK(resolve_window_mode(WindowMode::Auto, p) == WindowMode::Fixed);
+    CHECK(resolve_window_mode(WindowMode::Fixed, d) == WindowMode::Fixed);
+    CHECK(resolve_window_mode(WindowMode::Random, p) == WindowMode::Random);
+    CHECK(parse_window_mode("auto") == WindowMode::Auto);
+    CHECK(std::string(window_mode_name(WindowMode::Auto)) == "auto");
+    LoaderOptions unresolved = lo;
+    unresolved.windows = WindowMode::Auto;
+    CHECK_THROWS(Loader(d, train, unresolved));
+
     // Chunk files cannot serve random windows.
     LoaderOptions bad = lo;
     CHECK_THROWS_WITH_AS(Loader(p, p.split_chunks(Split::Train), bad),

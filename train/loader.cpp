@@ -91,13 +91,24 @@ void spec_augment(float* x, const SpecAugmentOptions& opt, uint64_t sample_seed)
 }
 
 const char* window_mode_name(WindowMode m) {
-    return m == WindowMode::Random ? "random" : "fixed";
+    switch (m) {
+        case WindowMode::Fixed: return "fixed";
+        case WindowMode::Random: return "random";
+        case WindowMode::Auto: return "auto";
+    }
+    return "?";
 }
 
 WindowMode parse_window_mode(const std::string& text) {
     if (text == "fixed") return WindowMode::Fixed;
     if (text == "random") return WindowMode::Random;
-    throw UsageError("unknown window mode '" + text + "' (expected fixed or random)");
+    if (text == "auto") return WindowMode::Auto;
+    throw UsageError("unknown window mode '" + text + "' (expected auto, fixed or random)");
+}
+
+WindowMode resolve_window_mode(WindowMode m, const PreparedData& data) {
+    if (m != WindowMode::Auto) return m;
+    return data.layout == DataLayout::Shards ? WindowMode::Random : WindowMode::Fixed;
 }
 
 int64_t window_start(const PreparedData& data, int chunk, WindowMode mode, uint64_t seed,
@@ -208,6 +219,7 @@ Loader::Loader(const PreparedData& data, std::vector<int> chunks, LoaderOptions 
     GNET_CHECK(opt_.sample_weights.empty() || opt_.ranks == 1,
                "loader: balanced sampling is not available with several ranks yet");
     weighted_ = !opt_.sample_weights.empty() && opt_.shuffle;
+    GNET_CHECK(opt_.windows != WindowMode::Auto, "loader: resolve_window_mode() first");
     if (opt_.windows == WindowMode::Random && !chunks_.empty())
         window_start(data_, chunks_[0], opt_.windows, 0, 0);  // the layout check
     const int n = int(chunks_.size());

@@ -58,9 +58,14 @@ struct SpecAugmentOptions {
     int freq_width = 16;  // mel bands (of 128)
 };
 
-enum class WindowMode { Fixed, Random };
-const char* window_mode_name(WindowMode m);             // "fixed" | "random"
+// Auto is what a user asks for without choosing: Random where the data allows it (shards),
+// Fixed otherwise (chunk files); resolve_window_mode() turns it into one of the two before a
+// Loader sees it.
+enum class WindowMode { Fixed, Random, Auto };
+const char* window_mode_name(WindowMode m);             // "fixed" | "random" | "auto"
 WindowMode parse_window_mode(const std::string& text);  // UsageError otherwise
+struct PreparedData;
+WindowMode resolve_window_mode(WindowMode m, const PreparedData& data);
 
 struct LoaderOptions {
     int batch = 32;
@@ -71,7 +76,7 @@ struct LoaderOptions {
     bool pinned = false;
     bool spec_augment = false;
     SpecAugmentOptions augment;
-    WindowMode windows = WindowMode::Fixed;
+    WindowMode windows = WindowMode::Fixed;  // Fixed or Random (Auto: resolve it first)
     int shuffle_buffer = 512;  // samples (shards, shuffle on); 1 = stream order
     int rank = 0, ranks = 1;   // data-parallel training: this process's part of every epoch
     std::vector<double> sample_weights;  // empty: every chunk once per epoch; else see above

@@ -67,6 +67,7 @@ void apply_bare_recipe(TrainOptions& o) {
     if (!given("mixup")) o.mixup = 0.f;
     if (!given("balanced")) o.balanced = false;
     if (!given("ema")) o.ema = 0.f;
+    if (!given("windows")) o.windows = WindowMode::Fixed;
 }
 
 namespace {
@@ -631,7 +632,11 @@ TrainResult train(const TrainOptions& given, std::ostream& log) {
     lo.workers = o.workers;
     lo.pinned = o.device == Device::CUDA;
     lo.spec_augment = o.spec_augment;
-    lo.windows = o.windows;
+    lo.windows = resolve_window_mode(o.windows, data);
+    if (root && o.windows == WindowMode::Auto && lo.windows == WindowMode::Fixed)
+        out << "training on the fixed 10 s chunks: " << data.dir
+            << " holds one .npy per chunk, and random windows need shards (gnet prepare "
+               "--layout shards)\n";
     lo.shuffle_buffer = o.shuffle_buffer;
     lo.rank = comm.rank();
     lo.ranks = comm.size();

@@ -96,7 +96,7 @@ struct TrainOptions {
     int freeze_backbone_epochs = 0;  // with --init: train only fc for this many first epochs
     int patience = 0;  // early stopping after this many epochs without improvement; 0 = off
     int workers = 2;   // loader threads
-    WindowMode windows = WindowMode::Fixed;  // training samples (validation: always fixed)
+    WindowMode windows = WindowMode::Auto;  // training samples (validation: always fixed)
     int shuffle_buffer = 512;                // the streaming loader's, in samples
     bool progress = false;  // progress bar on stderr (the CLI sets it when stderr is a terminal)
     // Names (as in config.json: "batch", "lr", ...) of the options the user gave explicitly; on
