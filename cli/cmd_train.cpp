@@ -122,8 +122,7 @@ void register_train(CLI::App& app, Context&) {
                     "default: the measured recipe (every default below); bare: every lever off "
                     "(constant lr, Adam, no weight decay, warm-up, positive weights, SpecAugment, "
                     "mixup, balanced sampling or EMA; fixed chunks; thresholds 0.5); options given "
-                    "explicitly "
-                    "still apply")
+                    "explicitly still apply")
         ->check(CLI::IsMember({"default", "bare"}))
         ->capture_default_str();
     cmd->add_option("--weight-decay", args->opt.weight_decay, "Weight decay")

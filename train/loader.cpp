@@ -92,9 +92,12 @@ void spec_augment(float* x, const SpecAugmentOptions& opt, uint64_t sample_seed)
 
 const char* window_mode_name(WindowMode m) {
     switch (m) {
-        case WindowMode::Fixed: return "fixed";
-        case WindowMode::Random: return "random";
-        case WindowMode::Auto: return "auto";
+        case WindowMode::Fixed:
+            return "fixed";
+        case WindowMode::Random:
+            return "random";
+        case WindowMode::Auto:
+            return "auto";
     }
     return "?";
 }

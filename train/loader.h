@@ -77,8 +77,8 @@ struct LoaderOptions {
     bool spec_augment = false;
     SpecAugmentOptions augment;
     WindowMode windows = WindowMode::Fixed;  // Fixed or Random (Auto: resolve it first)
-    int shuffle_buffer = 512;  // samples (shards, shuffle on); 1 = stream order
-    int rank = 0, ranks = 1;   // data-parallel training: this process's part of every epoch
+    int shuffle_buffer = 512;                // samples (shards, shuffle on); 1 = stream order
+    int rank = 0, ranks = 1;  // data-parallel training: this process's part of every epoch
     std::vector<double> sample_weights;  // empty: every chunk once per epoch; else see above
 };
 

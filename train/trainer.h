@@ -97,7 +97,7 @@ struct TrainOptions {
     int patience = 0;  // early stopping after this many epochs without improvement; 0 = off
     int workers = 2;   // loader threads
     WindowMode windows = WindowMode::Auto;  // training samples (validation: always fixed)
-    int shuffle_buffer = 512;                // the streaming loader's, in samples
+    int shuffle_buffer = 512;               // the streaming loader's, in samples
     bool progress = false;  // progress bar on stderr (the CLI sets it when stderr is a terminal)
     // Names (as in config.json: "batch", "lr", ...) of the options the user gave explicitly; on
     // --resume the run's own config.json supplies the others, and a given one that differs is a
