@@ -87,7 +87,7 @@ struct TrainOptions {
     ThresholdPolicy thresholds = ThresholdPolicy::Auto;
     int min_positives = 5;  // Auto: a genre's own threshold needs this many positive val tracks
     PosWeightMode pos_weight = PosWeightMode::None;  // auto: negatives/positives (docs/training.md)
-    bool spec_augment = true;
+    bool spec_augment = false;  // off by default: random windows did better alone (docs/training.md)
     float mixup = 0.f;      // Beta(alpha, alpha) of mixup; 0 = off
     bool balanced = false;  // balanced sampling (train/dataset.h balanced_sample_weights)
     float ema = 0.f;        // EMA decay of the saved weights; 0 = off
