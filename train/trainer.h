@@ -87,10 +87,10 @@ struct TrainOptions {
     ThresholdPolicy thresholds = ThresholdPolicy::Auto;
     int min_positives = 5;  // Auto: a genre's own threshold needs this many positive val tracks
     PosWeightMode pos_weight = PosWeightMode::None;  // auto: negatives/positives (docs/training.md)
-    bool spec_augment = false;  // off by default: random windows did better alone (docs/training.md)
-    float mixup = 0.f;      // Beta(alpha, alpha) of mixup; 0 = off
-    bool balanced = false;  // balanced sampling (train/dataset.h balanced_sample_weights)
-    float ema = 0.f;        // EMA decay of the saved weights; 0 = off
+    bool spec_augment = false;  // default off: no gain over random windows (docs/training.md)
+    float mixup = 0.f;          // Beta(alpha, alpha) of mixup; 0 = off
+    bool balanced = false;      // balanced sampling (train/dataset.h balanced_sample_weights)
+    float ema = 0.f;            // EMA decay of the saved weights; 0 = off
     Selection select = Selection::Map;
     std::string init;                // --init CHECKPOINT ("" = fresh initialisation)
     int freeze_backbone_epochs = 0;  // with --init: train only fc for this many first epochs
