@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
                 throw UsageError("unknown option " + k);
         }
         const PreparedData data = load_prepared(dir);
+        lo.windows = resolve_window_mode(lo.windows, data);  // --windows auto, as gnet train
         Loader loader(data, data.split_chunks(Split::Train), lo);
         loader.start_epoch(0);  // warm-up: fills the page cache
         while (loader.next()) {
